@@ -1,0 +1,38 @@
+# Two commands are all a new user needs: `make demo` and `make test`.
+# Both create .venv and install the package with its dev tools on first use (idempotent).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE := examples/resume_ner
+
+.PHONY: demo test lint unit bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: run the example experiment's main job (today: validate and explain its configuration)
+demo: $(STAMP)
+	cd $(EXAMPLE) && ../../$(BIN)/mlinfra config validate
+	cd $(EXAMPLE) && ../../$(BIN)/mlinfra config show --experiment resume_ner_baseline --stage smoke --explain
+
+## test: the whole suite: lint, types, layer contracts, then every test (slow ones included)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## bench: measure start-up and config composition (figures go to docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""``mlinfra config``: show the composed configuration, explain where each value came from, and
+validate a whole config folder."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlinfra.config import (
+    Project,
+    Source,
+    compose_experiment,
+    list_experiments,
+    validate_config_dir,
+)
+from mlinfra.config.tree import thaw
+from mlinfra.errors import ConfigError, ConfigErrorGroup, MlinfraError
+
+__all__ = ["config"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _project_options(func: F) -> F:
+    func = click.option(
+        "--config-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The config folder (default: <project>/config).",
+    )(func)
+    func = click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The project root (default: found from the working directory, or $MLINFRA_PROJECT).",
+    )(func)
+    return func
+
+
+def _fail(exc: MlinfraError) -> None:
+    if isinstance(exc, ConfigErrorGroup):
+        click.secho(f"error: {len(exc.errors)} configuration problem(s):", fg="red", err=True)
+        for item in exc.errors:
+            click.echo(f"  {item}", err=True)
+    else:
+        click.secho(f"error: {exc}", fg="red", err=True)
+    raise SystemExit(1)
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MlinfraError as exc:
+            _fail(exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _pick_experiment(config_dir: Path, name: str | None) -> str:
+    if name:
+        return name
+    names = list_experiments(config_dir)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ConfigError(f"no experiment files in {config_dir / 'experiment'}")
+    raise ConfigError(f"several experiments, choose one with --experiment: {', '.join(names)}")
+
+
+def _source_text(src: Source | None, project_root: Path) -> str:
+    return str(src) if src is not None else "<unknown>"
+
+
+@click.group()
+def config() -> None:
+    """Show, explain and validate configuration."""
+
+
+@config.command("show")
+@click.option("--experiment", "-e", help="Experiment name (a file in config/experiment/).")
+@click.option("--stage", "-s", help="Apply this stage of the experiment file.")
+@click.option("--explain", is_flag=True, help="List every value with the file:line or override that set it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Output format.",
+)
+@click.argument("overrides", nargs=-1)
+@_project_options
+@_handle_errors
+def show(
+    experiment: str | None,
+    stage: str | None,
+    explain: bool,
+    fmt: str,
+    overrides: tuple[str, ...],
+    project: Path | None,
+    config_dir: Path | None,
+) -> None:
+    """Print the composed configuration of an experiment.
+
+    OVERRIDES are KEY=VALUE (change a key), +KEY=VALUE (add one), ~KEY (delete one) or
+    DOMAIN=NAME (use another file, for example model=deberta).
+    """
+    proj = Project.discover(project=project, config_dir=config_dir)
+    name = _pick_experiment(proj.config_dir, experiment)
+    resolved = compose_experiment(
+        proj.config_dir, name, stage=stage, overrides=overrides, environ=proj.environ
+    )
+    if explain:
+        rows = [(k, v, _source_text(s, proj.root)) for k, v, s in resolved.explain()]
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    [{"key": k, "value": v, "source": s} for k, v, s in rows],
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+            return
+        width = max((len(k) for k, _, _ in rows), default=0)
+        for key, value, source in rows:
+            shown = json.dumps(value, ensure_ascii=False)
+            click.echo(f"{key.ljust(width)} = {shown}  # {source}")
+        return
+    data = resolved.to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(thaw(data), sort_keys=False, allow_unicode=True).rstrip())
+
+
+@config.command("validate")
+@click.option("--experiment", "-e", help="Check only this experiment (files are all checked).")
+@_project_options
+@_handle_errors
+def validate(experiment: str | None, project: Path | None, config_dir: Path | None) -> None:
+    """Check every YAML file and every experiment; list every problem found.
+
+    Exits 0 when the configuration is valid, 1 otherwise.
+    """
+    proj = Project.discover(project=project, config_dir=config_dir)
+    problems = validate_config_dir(proj.config_dir, experiment=experiment, environ=proj.environ)
+    files = len([*proj.config_dir.rglob("*.yaml"), *proj.config_dir.rglob("*.yml")])
+    experiments = [experiment] if experiment else list_experiments(proj.config_dir)
+    if problems:
+        click.secho(f"{len(problems)} problem(s) in {proj.config_dir}:", fg="red", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1)
+    click.secho(
+        f"OK: {files} files and {len(experiments)} experiment(s) in {proj.config_dir} are valid",
+        fg="green",
+    )

@@ -1,0 +1,70 @@
+"""Entry point of the ``mlinfra`` command.
+
+Sub-commands are imported on first use, so ``mlinfra --help`` loads only click.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from mlinfra import __version__
+from mlinfra.errors import MlinfraError
+
+__all__ = ["cli", "main"]
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:attribute, one-line help shown by `mlinfra --help`)
+    "config": ("mlinfra.cli.config_cmd:config", "Show, explain and validate configuration."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose sub-commands are imported when they are run, not when help is shown."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
+            # `mlinfra --help` lists commands: describe them without importing them.
+            return click.Command(cmd_name, help=_COMMANDS[cmd_name][1])
+        target, _ = _COMMANDS[cmd_name]
+        module_name, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][1]) for name in sorted(_COMMANDS)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlinfra")
+def cli() -> None:
+    """mlinfra: one identity for every stage of an ML experiment.
+
+    Layered validated config, deterministic keys, output folders from patterns, unique run
+    names, MLflow runs found again instead of duplicated, fingerprints and durable backups.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; an mlinfra error becomes a one-line message and exit status 1."""
+    try:
+        return cli.main(args=argv, prog_name="mlinfra", standalone_mode=True)
+    except MlinfraError as exc:  # raised outside a command's own handling
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

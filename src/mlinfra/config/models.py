@@ -1,0 +1,378 @@
+"""Typed, frozen models of the files mlinfra owns, and of the experiment file.
+
+``paths.yaml``, ``naming.yaml``, ``tags.yaml`` and ``mlflow.yaml`` are validated whole: an unknown
+key is an error (a misspelt key that is silently ignored is worse than a refusal). Domain files
+(data, model, train, env, benchmark) stay free-form; the HPO file is checked against
+:class:`HpoSpec`, which types the keys mlinfra reads and lets others through.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlinfra.core.placeholders import parse_placeholders
+
+__all__ = [
+    "PLATFORMS",
+    "ExperimentFile",
+    "HpoSpec",
+    "MlflowConfig",
+    "NamingConfig",
+    "PathsConfig",
+    "StageSpec",
+    "TagsConfig",
+]
+
+#: The one platform vocabulary: execution platforms and storage-environment keys alike.
+PLATFORMS: tuple[str, ...] = ("local", "colab", "kaggle", "azureml")
+Platform = Literal["local", "colab", "kaggle", "azureml"]
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", protected_namespaces=())
+
+
+def _check_pattern(value: str) -> str:
+    try:
+        parse_placeholders(value)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Pattern = Annotated[NonEmpty, Field(description="a pattern with {placeholder} fields")]
+
+# --------------------------------------------------------------------------------------------
+# experiment/<name>.yaml
+
+
+def _check_ref(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if not value.endswith((".yaml", ".yml")):
+        raise ValueError(f"{value!r} is not a YAML file reference (expected a .yaml path)")
+    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{value!r} is absolute; write it relative to the config folder")
+    if ".." in re.split(r"[\\/]", value):
+        raise ValueError(f"{value!r} leaves the config folder ('..' is not allowed)")
+    return value
+
+
+class StageSpec(_Strict):
+    """``stages.<name>`` in an experiment file: what that stage changes."""
+
+    aml_experiment: str | None = None
+    data_config: str | None = None
+    model_config_ref: str | None = Field(default=None, alias="model_config")
+    train_config: str | None = None
+    hpo_config: str | None = None
+    env_config: str | None = None
+    benchmark_config: str | None = None
+    backbones: list[NonEmpty] | None = None
+    overrides: list[str] = Field(default_factory=list)
+
+    _refs = field_validator(
+        "data_config",
+        "model_config_ref",
+        "train_config",
+        "hpo_config",
+        "env_config",
+        "benchmark_config",
+    )(_check_ref)
+
+
+class ExperimentNaming(_Strict):
+    """``naming`` in an experiment file."""
+
+    include_backbone_in_experiment: bool = True
+
+
+class ExperimentFile(_Strict):
+    """The composition root: which domain file each domain comes from, and the stages."""
+
+    experiment_name: NonEmpty | None = None
+    description: str | None = None
+    data_config: NonEmpty
+    model_config_ref: NonEmpty = Field(alias="model_config")
+    train_config: NonEmpty
+    hpo_config: NonEmpty
+    env_config: NonEmpty
+    benchmark_config: str | None = None
+    stages: dict[NonEmpty, StageSpec] = Field(default_factory=dict)
+    naming: ExperimentNaming = Field(default_factory=ExperimentNaming)
+
+    _refs = field_validator(
+        "data_config",
+        "model_config_ref",
+        "train_config",
+        "hpo_config",
+        "env_config",
+        "benchmark_config",
+    )(_check_ref)
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _null_stages(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("naming", mode="before")
+    @classmethod
+    def _null_naming(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+# --------------------------------------------------------------------------------------------
+# paths.yaml
+
+
+class ProjectSection(_Strict):
+    name: NonEmpty
+
+
+class BaseSection(_Strict):
+    outputs: NonEmpty = "outputs"
+    config: NonEmpty = "config"
+    notebooks: str | None = None
+    src: str | None = None
+    tests: str | None = None
+    mlruns: str | None = None
+
+
+class EnvOverride(_Strict):
+    base: dict[str, NonEmpty] = Field(default_factory=dict)
+    outputs: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+class NormalizeRules(_Strict):
+    """How placeholder values are made safe for one path component or name."""
+
+    replace: dict[str, str] = Field(default_factory=dict)
+    lowercase: bool = False
+    max_component_length: int = Field(default=255, ge=8, le=255)
+    max_path_length: int = Field(default=4096, ge=32, le=32767)
+
+
+class DriveSection(_Strict):
+    mount_point: NonEmpty = "/content/drive"
+    backup_base_dir: NonEmpty
+
+
+class PathsConfig(_Strict):
+    """``paths.yaml``: the filesystem layout."""
+
+    schema_version: Literal[2] = 2
+    project: ProjectSection
+    base: BaseSection = Field(default_factory=BaseSection)
+    env_overrides: dict[Platform, EnvOverride] = Field(default_factory=dict)
+    outputs: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    cache: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    files: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    patterns: dict[NonEmpty, Pattern] = Field(default_factory=dict)
+    drive: DriveSection | None = None
+    normalize_paths: NormalizeRules = Field(default_factory=NormalizeRules)
+
+    _patterns = field_validator("patterns")(
+        lambda v: {k: _check_pattern(p) for k, p in v.items()}
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# naming.yaml
+
+
+class ComponentSpec(_Strict):
+    source: str | None = None
+    length: int | None = Field(default=None, ge=1, le=64)
+    default: str | None = None
+    format: str | None = None
+    zero_pad: int | None = Field(default=None, ge=1, le=12)
+    enabled: bool = True
+    max_length: int | None = Field(default=None, ge=1, le=250)
+
+
+class RunNameSpec(_Strict):
+    pattern: Pattern
+    components: dict[str, ComponentSpec] = Field(default_factory=dict)
+
+    _pattern = field_validator("pattern")(_check_pattern)
+
+
+class VersionSpec(_Strict):
+    format: NonEmpty = "{separator}{number}"
+    separator: str = "_"
+
+    @field_validator("format")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "number" not in parse_placeholders(value):
+            raise ValueError("the version format must contain {number}")
+        return value
+
+
+class NameNormalize(_Strict):
+    replace: dict[str, str] = Field(default_factory=dict)
+    lowercase: bool = False
+
+
+class NameValidation(_Strict):
+    max_length: int = Field(default=250, ge=16, le=250)
+    warn_length: int = Field(default=150, ge=1)
+    forbidden_chars: list[str] = Field(default_factory=list)
+
+
+class NamingConfig(_Strict):
+    """``naming.yaml``: run-name display policy."""
+
+    schema_version: Literal[1] = 1
+    run_names: dict[NonEmpty, RunNameSpec]
+    version: VersionSpec = Field(default_factory=VersionSpec)
+    normalize: dict[NonEmpty, NameNormalize] = Field(default_factory=dict)
+    validation: NameValidation = Field(
+        default_factory=NameValidation, validation_alias=AliasChoices("validate", "validation")
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# tags.yaml
+
+_TAG_KEY = re.compile(r"^[\w./ -]{1,250}$")
+
+
+class TagsConfig(_Open):
+    """``tags.yaml``: MLflow tag keys grouped by section (``section: {name: tag.key}``)."""
+
+    schema_version: Literal[1] = 1
+
+    @model_validator(mode="after")
+    def _sections(self) -> TagsConfig:
+        for section, names in (self.model_extra or {}).items():
+            if not isinstance(names, dict) or not names:
+                raise ValueError(f"section '{section}' must map names to tag keys")
+            for name, key in names.items():
+                if not isinstance(key, str) or not _TAG_KEY.match(key):
+                    raise ValueError(
+                        f"'{section}.{name}': {key!r} is not a valid MLflow tag key "
+                        "(letters, digits, _ - . / and spaces, at most 250 characters)"
+                    )
+        return self
+
+    def sections(self) -> dict[str, dict[str, str]]:
+        """Every section with its ``name → tag key`` entries."""
+        return {k: dict(v) for k, v in (self.model_extra or {}).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# mlflow.yaml
+
+
+class AzureMlSection(_Strict):
+    enabled: bool = False
+    workspace_name: str | None = None
+
+
+class AutoIncrement(_Strict):
+    enabled: bool = True
+    processes: dict[NonEmpty, bool] = Field(default_factory=dict)
+
+
+class RunNameSection(_Strict):
+    max_length: int = Field(default=250, ge=16, le=250)
+    auto_increment: AutoIncrement = Field(default_factory=AutoIncrement)
+
+
+class TagLimits(_Strict):
+    max_length: int = Field(default=5000, ge=1, le=8000)
+    sanitize: bool = True
+
+
+class MlflowNaming(_Strict):
+    project_name: NonEmpty
+    tags: TagLimits = Field(default_factory=TagLimits)
+    run_name: RunNameSection = Field(default_factory=RunNameSection)
+
+
+class RegistrySection(_Strict):
+    url: str | None = None
+
+
+class MlflowConfig(_Strict):
+    """``mlflow.yaml``: tracking destination, per-stage tracking switches and naming limits."""
+
+    schema_version: Literal[1] = 1
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
+    azure_ml: AzureMlSection = Field(default_factory=AzureMlSection)
+    tracking: dict[NonEmpty, dict[NonEmpty, bool]] = Field(default_factory=dict)
+    naming: MlflowNaming
+    registry: RegistrySection = Field(default_factory=RegistrySection)
+
+
+# --------------------------------------------------------------------------------------------
+# hpo/<name>.yaml
+
+
+class ParamSpec(_Strict):
+    """One search-space parameter."""
+
+    type: Literal["choice", "uniform", "loguniform", "int", "logint"]
+    values: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParamSpec:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a 'choice' parameter needs a non-empty 'values' list")
+        else:
+            if self.min is None or self.max is None:
+                raise ValueError(f"a '{self.type}' parameter needs 'min' and 'max'")
+            if self.min >= self.max:
+                raise ValueError(f"'min' ({self.min}) must be below 'max' ({self.max})")
+            if self.type in ("loguniform", "logint") and self.min <= 0:
+                raise ValueError(f"a '{self.type}' parameter needs min > 0, got {self.min}")
+        return self
+
+
+class SamplingSpec(_Strict):
+    algorithm: Literal["random", "tpe"] = "tpe"
+    max_trials: int = Field(ge=1, validation_alias=AliasChoices("max_trials", "n_trials"))
+    timeout_minutes: float | None = Field(default=None, gt=0)
+    seed: int | None = None
+
+
+class EarlyTermination(_Open):
+    policy: Literal["none", "median", "hyperband", "bandit"] = "none"
+
+
+class ObjectiveSpec(_Strict):
+    metric: NonEmpty
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class KFoldSpec(_Strict):
+    enabled: bool = False
+    n_splits: int = Field(default=5, ge=2)
+    random_seed: int = 42
+    shuffle: bool = True
+    stratified: bool = False
+
+
+class HpoSpec(_Open):
+    """An HPO domain file: the keys mlinfra reads are typed; any other key is kept as written."""
+
+    search_space: dict[NonEmpty, ParamSpec]
+    sampling: SamplingSpec
+    objective: ObjectiveSpec
+    early_termination: EarlyTermination = Field(default_factory=EarlyTermination)
+    k_fold: KFoldSpec = Field(default_factory=KFoldSpec)

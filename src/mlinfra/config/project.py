@@ -1,0 +1,101 @@
+"""A project: its root and config folder, discovered once at the edge and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from mlinfra.config.files import load_infra_config
+from mlinfra.config.models import MlflowConfig, NamingConfig, PathsConfig, TagsConfig
+from mlinfra.errors import ConfigError
+
+__all__ = ["PROJECT_ENV", "Project"]
+
+#: Environment variable naming the project root, used when no folder is given.
+PROJECT_ENV = "MLINFRA_PROJECT"
+_MARKERS = ("paths.yaml", "experiment")
+
+
+def _is_config_dir(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / m).exists() for m in _MARKERS)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project root and its config folder; the library's files load on first access.
+
+    Attributes:
+        root: The project root (outputs and the default MLflow database live under it).
+        config_dir: The config folder (default ``<root>/config``).
+        environ: The environment ``${VAR}`` expressions read.
+    """
+
+    root: Path
+    config_dir: Path
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+
+    @classmethod
+    def discover(
+        cls,
+        start: str | Path | None = None,
+        *,
+        project: str | Path | None = None,
+        config_dir: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Project:
+        """Find the project, in this order: ``config_dir``; ``project``; ``$MLINFRA_PROJECT``;
+        the nearest folder at or above ``start`` (default: the working directory) that has a
+        ``config/`` folder holding ``paths.yaml`` or ``experiment/``.
+
+        Raises:
+            ConfigError: nothing was found, or a given folder is not a config folder.
+        """
+        env = dict(os.environ) if environ is None else dict(environ)
+        if config_dir is not None:
+            cfg = Path(config_dir).resolve()
+            if not cfg.is_dir():
+                raise ConfigError(f"config folder not found: {cfg}")
+            root = Path(project).resolve() if project is not None else cfg.parent
+            return cls(root, cfg, env)
+        given = project if project is not None else env.get(PROJECT_ENV) or None
+        if given is not None:
+            root = Path(given).resolve()
+            if not _is_config_dir(root / "config"):
+                origin = "--project" if project is not None else PROJECT_ENV
+                raise ConfigError(
+                    f"{origin} {root} has no config/ folder with paths.yaml or experiment/"
+                )
+            return cls(root, root / "config", env)
+        here = Path(start).resolve() if start is not None else Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if _is_config_dir(folder / "config"):
+                return cls(folder, folder / "config", env)
+            if folder.name == "config" and _is_config_dir(folder):
+                return cls(folder.parent, folder, env)
+        raise ConfigError(
+            f"no mlinfra project at or above {here}: expected a config/ folder holding paths.yaml "
+            f"or experiment/; pass --project or --config-dir, or set {PROJECT_ENV}"
+        )
+
+    @cached_property
+    def paths(self) -> PathsConfig:
+        """``paths.yaml``, validated."""
+        return load_infra_config(self.config_dir, "paths", environ=self.environ)
+
+    @cached_property
+    def naming(self) -> NamingConfig:
+        """``naming.yaml``, validated."""
+        return load_infra_config(self.config_dir, "naming", environ=self.environ)
+
+    @cached_property
+    def tags(self) -> TagsConfig:
+        """``tags.yaml``, validated."""
+        return load_infra_config(self.config_dir, "tags", environ=self.environ)
+
+    @cached_property
+    def mlflow(self) -> MlflowConfig:
+        """``mlflow.yaml``, validated."""
+        return load_infra_config(self.config_dir, "mlflow", environ=self.environ)

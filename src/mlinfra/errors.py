@@ -1,0 +1,108 @@
+"""The exceptions mlinfra raises.
+
+Every exception derives from :class:`MlinfraError`, and each subclass also derives from the builtin
+that matches its meaning, so ``except ValueError`` keeps working for callers who do not know mlinfra.
+Subclasses carry structured attributes (``file``, ``line``, ``key``) and a message that says what to
+do next. All of them pickle, so they cross process boundaries (worker pools, Optuna workers) intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "ConfigErrorGroup",
+    "MissingDependencyError",
+    "MlinfraError",
+]
+
+
+class MlinfraError(Exception):
+    """Root of every error raised by mlinfra."""
+
+
+class ConfigError(MlinfraError, ValueError):
+    """A configuration file, value or override is invalid.
+
+    Attributes:
+        reason: What is wrong and what to do about it.
+        file: The file the bad value came from, when known.
+        line: The 1-based line in ``file``, when known.
+        key: The dotted key path of the bad value (``hpo.sampling.max_trials``), when known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.key = key
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [p for p in (where, f"key '{self.key}'" if self.key else "") if p]
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_config_error, (self.reason, self.file, self.line, self.key))
+
+
+def _rebuild_config_error(
+    reason: str, file: str | None, line: int | None, key: str | None
+) -> ConfigError:
+    return ConfigError(reason, file=file, line=line, key=key)
+
+
+class ConfigErrorGroup(ConfigError):
+    """Several configuration problems found in one pass (``mlinfra config validate``).
+
+    Attributes:
+        errors: Every problem found, each a :class:`ConfigError` with its own location.
+    """
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrorGroup needs at least one error")
+        self.errors = list(errors)
+        summary = f"{len(self.errors)} configuration problem(s):\n" + "\n".join(
+            f"  - {e}" for e in self.errors
+        )
+        super().__init__(summary)
+
+    def _render(self) -> str:
+        return self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigErrorGroup, (self.errors,))
+
+
+class MissingDependencyError(MlinfraError, ImportError):
+    """An optional dependency is not installed.
+
+    Attributes:
+        package: The module that failed to import.
+        extra: The ``pip install 'mlinfra[extra]'`` extra that provides it, when there is one.
+    """
+
+    def __init__(self, package: str, extra: str | None = None, feature: str | None = None) -> None:
+        self.package = package
+        self.extra = extra
+        self.feature = feature
+        what = f" (needed for {feature})" if feature else ""
+        hint = f"pip install 'mlinfra[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{package} is not installed{what}; install it with: {hint}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MissingDependencyError, (self.package, self.extra, self.feature))
