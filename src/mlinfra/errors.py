@@ -1,7 +1,8 @@
 """The exceptions mlinfra raises.
 
-Every exception derives from :class:`MlinfraError`, and each subclass also derives from the builtin
-that matches its meaning, so ``except ValueError`` keeps working for callers who do not know mlinfra.
+Every exception derives from :class:`MlinfraError`, and each subclass also derives from the
+builtin that matches its meaning, so ``except ValueError`` keeps working for callers who do not
+know mlinfra.
 Subclasses carry structured attributes (``file``, ``line``, ``key``) and a message that says what to
 do next. All of them pickle, so they cross process boundaries (worker pools, Optuna workers) intact.
 """

@@ -84,7 +84,9 @@ def config() -> None:
 @config.command("show")
 @click.option("--experiment", "-e", help="Experiment name (a file in config/experiment/).")
 @click.option("--stage", "-s", help="Apply this stage of the experiment file.")
-@click.option("--explain", is_flag=True, help="List every value with the file:line or override that set it.")
+@click.option(
+    "--explain", is_flag=True, help="List every value with the file:line or override that set it."
+)
 @click.option(
     "--format",
     "fmt",

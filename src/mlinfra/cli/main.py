@@ -31,8 +31,8 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _COMMANDS:
             return super().get_command(ctx, cmd_name)
-        if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
-            # `mlinfra --help` lists commands: describe them without importing them.
+        if ctx.resilient_parsing:
+            # shell completion lists commands: describe them without importing them.
             return click.Command(cmd_name, help=_COMMANDS[cmd_name][1])
         target, _ = _COMMANDS[cmd_name]
         module_name, _, attr = target.partition(":")

@@ -1,4 +1,8 @@
-"""The library's own configuration files: ``paths.yaml``, ``naming.yaml``, ``tags.yaml``, ``mlflow.yaml``."""
+"""The library's own configuration files.
+
+``paths.yaml``, ``naming.yaml``, ``tags.yaml`` and ``mlflow.yaml``, each read, interpolated and
+validated into its frozen model.
+"""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mlinfra.config.tree import KeyPath, Source, Tree, format_key, parse_key
+from mlinfra.config.tree import KeyPath, Source, Tree, format_key, get_path, parse_key
 from mlinfra.errors import ConfigError
 
 __all__ = ["resolve_interpolations"]
@@ -41,11 +41,15 @@ def _read_scalar(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    if isinstance(value, (dict, list)) or value is None and text.strip() not in (
-        "null",
-        "~",
-        "Null",
-        "NULL",
+    if isinstance(value, (dict, list)) or (
+        value is None
+        and text.strip()
+        not in (
+            "null",
+            "~",
+            "Null",
+            "NULL",
+        )
     ):
         return text
     if not isinstance(value, (str, int, float, bool)) and value is not None:
@@ -80,15 +84,7 @@ class _Resolver:
         )
 
     def lookup(self, path: KeyPath) -> Any:
-        node: Any = self.tree.data
-        for part in path:
-            if isinstance(node, Mapping) and isinstance(part, str) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                node = node[part]
-            else:
-                raise KeyError(path)
-        return node
+        return get_path(self.tree.data, path)
 
     def set(self, path: KeyPath, value: Any) -> None:
         if not path:
@@ -104,7 +100,9 @@ class _Resolver:
         if path in self.done:
             return self.lookup(path)
         if path in self.stack:
-            chain = " -> ".join(format_key(p) for p in [*self.stack[self.stack.index(path) :], path])
+            chain = " -> ".join(
+                format_key(p) for p in [*self.stack[self.stack.index(path) :], path]
+            )
             raise self._err(path, f"interpolation cycle: {chain}")
         self.stack.append(path)
         try:
@@ -124,7 +122,9 @@ class _Resolver:
 
     def _resolve_string(self, path: KeyPath, text: str) -> Any:
         matches = list(_EXPR.finditer(text))
-        whole = len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1)
+        whole = (
+            len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1)
+        )
         if whole:
             return self._evaluate(path, matches[0].group(2))
         pieces: list[str] = []

@@ -22,8 +22,17 @@ from pydantic import BaseModel
 
 from mlinfra.config.interpolation import resolve_interpolations
 from mlinfra.config.models import ExperimentFile, ExperimentNaming, HpoSpec, StageSpec
-from mlinfra.config.overrides import DOMAINS, Override, apply_overrides, parse_override
-from mlinfra.config.tree import KeyPath, Source, Tree, format_key, freeze, parse_key, thaw
+from mlinfra.config.overrides import apply_overrides, parse_override
+from mlinfra.config.tree import (
+    KeyPath,
+    Source,
+    Tree,
+    format_key,
+    freeze,
+    get_path,
+    parse_key,
+    thaw,
+)
 from mlinfra.config.validation import validate_tree
 from mlinfra.config.yamlio import load_yaml_file
 from mlinfra.errors import ConfigError
@@ -292,17 +301,12 @@ class ResolvedConfig:
         Raises:
             KeyError: the key is absent and no default was given.
         """
-        node: Any = self.data
-        for part in parse_key(key):
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-            elif isinstance(node, tuple) and isinstance(part, int) and part < len(node):
-                node = node[part]
-            else:
-                if default is _MISSING:
-                    raise KeyError(key)
-                return default
-        return node
+        try:
+            return get_path(self.data, parse_key(key))
+        except KeyError:
+            if default is _MISSING:
+                raise KeyError(key) from None
+            return default
 
     def source(self, key: str) -> Source | None:
         """Where the value at ``key`` was set (file and line, or the override)."""
@@ -409,7 +413,7 @@ def compose_experiment(
         composed.sources[(domain,)] = exp.ref_sources[DOMAIN_KEYS[domain]]
         composed.graft_sources((domain,), {p: s for p, s in domain_tree.sources.items() if p})
 
-    for text, where in zip(exp.stage_overrides, exp.stage_override_sources):
+    for text, where in zip(exp.stage_overrides, exp.stage_override_sources, strict=True):
         ov = parse_override(text)
         if ov.op == "select":
             continue

@@ -46,11 +46,7 @@ def _merge(base: Any, over: Any, path: KeyPath, policy: ListPolicy | None) -> An
             else:
                 out[key] = copy.deepcopy(value)
         return out
-    if (
-        isinstance(base, list)
-        and isinstance(over, list)
-        and _list_mode(path, policy) == "extend"
-    ):
+    if isinstance(base, list) and isinstance(over, list) and _list_mode(path, policy) == "extend":
         return copy.deepcopy(base) + copy.deepcopy(over)
     return copy.deepcopy(over)
 
@@ -100,7 +96,8 @@ def _merge_tree(
         offset = len(b)
         for p, s in over.subtree_sources(path).items():
             if p and isinstance(p[0], int):
-                base.sources[(*path, p[0] + offset, *p[1:])] = s
+                moved = (*path, p[0] + offset, *p[1:])
+                base.sources[moved] = s
         return [*b, *copy.deepcopy(o)]
     base.drop_sources(path)
     base.graft_sources(path, over.subtree_sources(path))

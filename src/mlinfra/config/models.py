@@ -180,9 +180,7 @@ class PathsConfig(_Strict):
     drive: DriveSection | None = None
     normalize_paths: NormalizeRules = Field(default_factory=NormalizeRules)
 
-    _patterns = field_validator("patterns")(
-        lambda v: {k: _check_pattern(p) for k, p in v.items()}
-    )
+    _patterns = field_validator("patterns")(lambda v: {k: _check_pattern(p) for k, p in v.items()})
 
 
 # --------------------------------------------------------------------------------------------

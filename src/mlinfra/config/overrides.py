@@ -152,7 +152,7 @@ def _parent(data: Any, ov: Override, create: bool) -> Any:
     node = data
     for i, part in enumerate(ov.key[:-1]):
         here = format_key(ov.key[: i + 1])
-        if isinstance(node, Mapping):
+        if isinstance(node, dict):
             if part not in node:
                 if not create:
                     raise _unknown(data, ov)

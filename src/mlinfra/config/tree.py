@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["KeyPath", "Source", "Tree", "format_key", "freeze", "parse_key", "thaw"]
+__all__ = ["KeyPath", "Source", "Tree", "format_key", "freeze", "get_path", "parse_key", "thaw"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -88,6 +88,23 @@ def parse_key(text: str) -> KeyPath:
             raise ValueError(f"malformed key {text!r}: empty segment")
         parts.append(int(raw) if raw.isdigit() else raw)
     return tuple(parts)
+
+
+def get_path(data: Any, path: KeyPath) -> Any:
+    """The value at ``path`` inside nested mappings and sequences.
+
+    Raises:
+        KeyError: some part of ``path`` does not exist.
+    """
+    node = data
+    for part in path:
+        if isinstance(node, Mapping):
+            if part not in node:
+                raise KeyError(path)
+        elif not (isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node)):
+            raise KeyError(path)
+        node = node[part]
+    return node
 
 
 def freeze(value: Any) -> Any:

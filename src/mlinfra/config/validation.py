@@ -76,8 +76,8 @@ def _reason(model: type[BaseModel], err: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     msg = str(err.get("msg", "invalid value"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
     if "input" in err and not isinstance(err["input"], (dict, list)):
         return f"{msg}, got {err['input']!r}"
     return msg
@@ -106,7 +106,7 @@ def validate_tree(
     except ValidationError as exc:
         problems: list[ConfigError] = []
         for err in exc.errors():
-            loc = tuple(p for p in err.get("loc", ()) if not isinstance(p, str) or p != "__root__")
+            loc = tuple(p for p in err.get("loc", ()) if p not in ("__root__", "[key]"))
             path: KeyPath = prefix + tuple(p for p in loc if isinstance(p, (str, int)))
             src = tree.source_of(path)
             reason = _reason(model, err)

@@ -99,8 +99,9 @@ class _Builder:
                 raise self._tag_error(node, path)
             out_list = []
             for i, item in enumerate(node.value):
-                self.sources[(*path, i)] = Source(self.file, item.start_mark.line + 1)
-                out_list.append(self.build(item, (*path, i), depth + 1))
+                item_path = (*path, i)
+                self.sources[item_path] = Source(self.file, item.start_mark.line + 1)
+                out_list.append(self.build(item, item_path, depth + 1))
             return out_list
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP_TAG:
@@ -139,9 +140,9 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 self._count(value_node, path, depth + 1)
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [
-                    value_node
-                ]
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
                 for src in sources:
                     if not isinstance(src, yaml.MappingNode):
                         raise self._error(
@@ -185,8 +186,9 @@ class _Builder:
                     (*path, key),
                 )
             first_line[key] = line
-            self.sources[(*path, key)] = Source(self.file, line)
-            out[key] = self.build(value_node, (*path, key), depth + 1)
+            key_path = (*path, key)
+            self.sources[key_path] = Source(self.file, line)
+            out[key] = self.build(value_node, key_path, depth + 1)
         return out
 
 
@@ -264,5 +266,7 @@ def load_yaml_file(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8", file=name) from exc
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start}); save it as UTF-8", file=name
+        ) from exc
     return load_yaml_text(text, file=name, limits=limits)

@@ -11,7 +11,7 @@ __all__ = ["require"]
 
 
 def require(module: str, *, extra: str | None = None, feature: str | None = None) -> ModuleType:
-    """Import and return ``module``; raise :class:`MissingDependencyError` naming the extra if absent."""
+    """Import ``module``; when absent, raise :class:`MissingDependencyError` naming the extra."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -21,8 +21,10 @@ def format_utc(moment: _dt.datetime | None = None) -> str:
     moment = utc_now() if moment is None else moment
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware datetime (for example utc_now())")
-    return moment.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds").replace(
-        "+00:00", "Z"
+    return (
+        moment.astimezone(_dt.timezone.utc)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
     )
 
 
