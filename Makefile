@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 ## bench: measure start-up and config composition (figures go to docs/performance.md)
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

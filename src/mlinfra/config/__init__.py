@@ -32,11 +32,12 @@ from mlinfra.config.models import (
     PathsConfig,
     TagsConfig,
 )
-from mlinfra.config.overrides import apply_argument_overrides, parse_override
+from mlinfra.config.overrides import ARGUMENT_KEYS, apply_argument_overrides, parse_override
 from mlinfra.config.project import Project
 from mlinfra.config.tree import Source
 
 __all__ = [
+    "ARGUMENT_KEYS",
     "PLATFORMS",
     "ExperimentConfig",
     "ExperimentFile",

@@ -126,7 +126,16 @@ class _Resolver:
             len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1)
         )
         if whole:
-            return self._evaluate(path, matches[0].group(2))
+            value, target = self._evaluate(path, matches[0].group(2))
+            if target is not None and isinstance(value, (Mapping, list)):
+                # a copied mapping or list keeps the sources of what it copied
+                own = self.tree.sources.get(path)
+                self.tree.drop_sources(path)
+                copied = self.tree.subtree_sources(target)
+                self.tree.graft_sources(path, {p: s for p, s in copied.items() if p})
+                if own is not None:
+                    self.tree.sources[path] = own
+            return value
         pieces: list[str] = []
         last = 0
         for m in matches:
@@ -134,7 +143,7 @@ class _Resolver:
             if m.group(1):
                 pieces.append("${" + m.group(2) + "}")
             else:
-                value = self._evaluate(path, m.group(2))
+                value, _ = self._evaluate(path, m.group(2))
                 if isinstance(value, (Mapping, list)):
                     raise self._err(
                         path,
@@ -146,7 +155,8 @@ class _Resolver:
         pieces.append(text[last:])
         return "".join(pieces)
 
-    def _evaluate(self, path: KeyPath, expr: str) -> Any:
+    def _evaluate(self, path: KeyPath, expr: str) -> tuple[Any, KeyPath | None]:
+        """The value of one expression, and the key path it read (``None`` for a variable)."""
         name, sep, default = expr.partition(":-")
         name = name.strip()
         if _ENV_NAME.match(name):
@@ -159,9 +169,9 @@ class _Resolver:
                         f"with '${{{name}:-default}}'",
                     )
                 self._note(path, f"default of ${{{name}}}")
-                return _read_scalar(default)
+                return _read_scalar(default), None
             self._note(path, f"from environment variable {name}")
-            return _read_scalar(value)
+            return _read_scalar(value), None
         if sep:
             raise self._err(
                 path,
@@ -175,16 +185,18 @@ class _Resolver:
                 "environment variable (like ${HOME} or ${VAR:-default})",
             )
         target = parse_key(name)
-        try:
-            self.lookup(target)
-        except KeyError:
-            raise self._err(path, self._missing(name)) from None
+        for end in range(1, len(target) + 1):
+            # a step of the path may itself be a reference (``${b.x}`` with ``b: ${a}``):
+            # resolve it first, whatever the document order
+            try:
+                node = self.lookup(target[:end])
+            except KeyError:
+                raise self._err(path, self._missing(name)) from None
+            if end < len(target) and isinstance(node, str) and "${" in node:
+                self.resolve_path(target[:end])
         value = self.resolve_path(target)
         self._note(path, f"via ${{{name}}}")
-        if isinstance(value, (Mapping, list)):
-            self.tree.drop_sources(path)
-            self.tree.graft_sources(path, self.tree.subtree_sources(target))
-        return copy.deepcopy(value)
+        return copy.deepcopy(value), target
 
     def _missing(self, name: str) -> str:
         known = [format_key(p) for p, _ in self.tree.leaves()] + [
@@ -194,12 +206,12 @@ class _Resolver:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"'${{{name}}}' refers to a key that does not exist{hint}"
 
-    def _note(self, path: KeyPath, detail: str) -> None:
+    def _note(self, path: KeyPath, note: str) -> None:
         src = self.tree.sources.get(path)
         if src is not None:
-            self.tree.sources[path] = src.with_detail(detail)
+            self.tree.sources[path] = src.with_note(note)
         else:
-            self.tree.sources[path] = Source(origin="default", detail=detail)
+            self.tree.sources[path] = Source(origin="default", note=note)
 
 
 def resolve_interpolations(tree: Tree, environ: Mapping[str, str]) -> Tree:

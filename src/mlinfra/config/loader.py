@@ -132,6 +132,7 @@ class ExperimentConfig:
     backbones: tuple[str, ...] = ()
     stage_overrides: tuple[str, ...] = ()
     stage_override_sources: tuple[Source, ...] = ()
+    overrides: tuple[str, ...] = ()
     description: str | None = None
     ref_sources: Mapping[str, Source] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ def load_experiment_config(
         experiment_name: The experiment file's stem.
         stage: A key of the file's ``stages``; its file choices replace the top-level ones.
         overrides: Override strings; only domain file choices (``model=deberta``) are used here.
+            They are kept on the result, so :func:`load_all_configs` composes the same files.
 
     Raises:
         ConfigError: the file is missing or invalid, the stage is unknown, or a referenced domain
@@ -222,13 +224,20 @@ def load_experiment_config(
                     exc.reason, file=shown, line=where.line, key=f"stages.{stage}.overrides[{i}]"
                 ) from exc
 
-    for text in overrides:
+    choices = [(t, s) for t, s in zip(stage_overrides, stage_override_sources, strict=True)]
+    choices += [(t, Source(origin="override", detail=t)) for t in overrides]
+    for text, where in choices:
         ov = parse_override(text)
         if ov.op == "select":
             domain = str(ov.key[0])
-            chosen = domain_file_for_choice(config_dir, domain, str(ov.value), text)
+            try:
+                chosen = domain_file_for_choice(config_dir, domain, str(ov.value), text)
+            except ConfigError as exc:
+                raise ConfigError(
+                    exc.reason, file=where.file, line=where.line, key=exc.key
+                ) from exc
             refs[DOMAIN_KEYS[domain]] = chosen.relative_to(config_dir).as_posix()
-            ref_sources[DOMAIN_KEYS[domain]] = Source(origin="override", detail=text)
+            ref_sources[DOMAIN_KEYS[domain]] = where
 
     if refs["benchmark_config"] is None and (config_dir / "benchmark.yaml").is_file():
         refs["benchmark_config"] = "benchmark.yaml"
@@ -269,6 +278,7 @@ def load_experiment_config(
         backbones=backbones,
         stage_overrides=stage_overrides,
         stage_override_sources=tuple(stage_override_sources),
+        overrides=tuple(overrides),
         description=spec.description,
         ref_sources=MappingProxyType(ref_sources),
     )
@@ -324,49 +334,51 @@ class ResolvedConfig:
             yield format_key(path), thaw(value), tree.source_of(path)
 
 
-def _load_domain(path: Path, config_dir: Path, domain: str) -> tuple[Tree, str | None]:
-    tree = load_yaml_file(path, display=display_path(path, config_dir))
+def _load_domain(
+    path: Path, config_dir: Path, domain: str
+) -> tuple[Tree, tuple[str, Source] | None]:
+    shown = display_path(path, config_dir)
+    tree = load_yaml_file(path, display=shown)
     if not isinstance(tree.data, dict):
         raise ConfigError(
             f"a {domain} file must be a mapping of keys, not a {type(tree.data).__name__}",
-            file=display_path(path, config_dir),
+            file=shown,
             line=1,
         )
-    schema = tree.data.pop(SCHEMA_KEY, None)
+    if SCHEMA_KEY not in tree.data:
+        return tree, None
+    schema = tree.data.pop(SCHEMA_KEY)
+    where = tree.sources.get((SCHEMA_KEY,), Source(shown, 1))
     tree.drop_sources((SCHEMA_KEY,))
-    if schema is not None and not isinstance(schema, str):
+    if not isinstance(schema, str):
         raise ConfigError(
             "_schema must name a schema: a built-in name or 'package.module:Model'",
-            file=display_path(path, config_dir),
-            key=SCHEMA_KEY,
+            file=where.file,
+            line=where.line,
+            key=f"{domain}.{SCHEMA_KEY}",
         )
-    return tree, schema
+    return tree, (schema, where)
 
 
-def _schema_model(name: str, where: Source | None) -> type[BaseModel]:
+def _schema_model(name: str, where: Source, key: str) -> type[BaseModel]:
     if name in BUILTIN_SCHEMAS:
         return BUILTIN_SCHEMAS[name]
     module_name, _, attr = name.partition(":")
-    file = where.file if where else None
-    line = where.line if where else None
+
+    def fail(reason: str) -> ConfigError:
+        return ConfigError(reason, file=where.file, line=where.line, key=key)
+
     if not module_name or not attr:
-        raise ConfigError(
+        raise fail(
             f"_schema {name!r}: use a built-in name ({', '.join(BUILTIN_SCHEMAS)}) or "
-            "'package.module:Model'",
-            file=file,
-            line=line,
-            key=SCHEMA_KEY,
+            "'package.module:Model'"
         )
     try:
         model = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"_schema {name!r} cannot be imported: {exc}", file=file, line=line, key=SCHEMA_KEY
-        ) from exc
+        raise fail(f"_schema {name!r} cannot be imported: {exc}") from exc
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise ConfigError(
-            f"_schema {name!r} is not a pydantic model", file=file, line=line, key=SCHEMA_KEY
-        )
+        raise fail(f"_schema {name!r} is not a pydantic model")
     return model
 
 
@@ -402,13 +414,17 @@ def compose_experiment(
     composed.sources[("experiment", "stage")] = (
         Source(shown, None, "stage", exp.stage) if exp.stage else Source(shown, 1)
     )
-    schemas: dict[str, str] = {"hpo": "hpo"}
+    # the HPO file is always checked against HpoSpec; a declared _schema is checked as well
+    schemas: list[tuple[str, type[BaseModel]]] = [("hpo", HpoSpec)]
     for domain, path in exp.domain_files().items():
         if path is None:
             continue
-        domain_tree, schema = _load_domain(path, config_dir, domain)
-        if schema is not None:
-            schemas[domain] = schema
+        domain_tree, declared = _load_domain(path, config_dir, domain)
+        if declared is not None:
+            name, where = declared
+            model = _schema_model(name, where, f"{domain}.{SCHEMA_KEY}")
+            if (domain, model) not in schemas:
+                schemas.append((domain, model))
         composed.data[domain] = domain_tree.data
         composed.sources[(domain,)] = exp.ref_sources[DOMAIN_KEYS[domain]]
         composed.graft_sources((domain,), {p: s for p, s in domain_tree.sources.items() if p})
@@ -426,11 +442,9 @@ def compose_experiment(
 
     composed = resolve_interpolations(composed, env)
 
-    for domain, schema in schemas.items():
-        if domain not in composed.data:
-            continue
-        model = _schema_model(schema, composed.sources.get((domain,)))
-        validate_tree(model, composed, prefix=(domain,))
+    for domain, model in schemas:
+        if domain in composed.data:
+            validate_tree(model, composed, prefix=(domain,))
 
     return ResolvedConfig(
         experiment=exp,
@@ -447,5 +461,6 @@ def load_all_configs(
         experiment.config_dir,
         experiment.file.stem,
         stage=experiment.stage,
+        overrides=experiment.overrides,
         environ=environ,
     ).to_dict()

@@ -20,7 +20,7 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from mlinfra.config.tree import KeyPath, Tree, format_key
+from mlinfra.config.tree import KeyPath, Tree, format_key, thaw
 
 __all__ = ["ListPolicy", "merge_configs_with_precedence", "merge_trees"]
 
@@ -71,9 +71,9 @@ def merge_configs_with_precedence(
         >>> merge_configs_with_precedence({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2], "z": None}})
         {'a': {'x': 1, 'y': [2], 'z': None}}
     """
-    result: Any = copy.deepcopy(dict(base))
+    result: Any = thaw(base)
     for over in overrides:
-        result = _merge(result, over, (), list_policy)
+        result = _merge(result, thaw(over), (), list_policy)
     return dict(result)
 
 

@@ -1,7 +1,8 @@
 """Typed, frozen models of the files mlinfra owns, and of the experiment file.
 
-``paths.yaml``, ``naming.yaml``, ``tags.yaml`` and ``mlflow.yaml`` are validated whole: an unknown
-key is an error (a misspelt key that is silently ignored is worse than a refusal). Domain files
+``paths.yaml``, ``naming.yaml`` and ``mlflow.yaml`` are validated whole: an unknown key is an
+error (a misspelt key that is silently ignored is worse than a refusal). ``tags.yaml`` has free
+section names, but every entry must be a valid MLflow tag key. Domain files
 (data, model, train, env, benchmark) stay free-form; the HPO file is checked against
 :class:`HpoSpec`, which types the keys mlinfra reads and lets others through.
 """
@@ -242,26 +243,27 @@ class NamingConfig(_Strict):
 # --------------------------------------------------------------------------------------------
 # tags.yaml
 
-_TAG_KEY = re.compile(r"^[\w./ -]{1,250}$")
+TagKey = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_./ -]+$",
+        min_length=1,
+        max_length=250,
+        description="an MLflow tag key: letters, digits, _ - . / and spaces, at most 250 long",
+    ),
+]
 
 
 class TagsConfig(_Open):
-    """``tags.yaml``: MLflow tag keys grouped by section (``section: {name: tag.key}``)."""
+    """``tags.yaml``: MLflow tag keys grouped by section (``section: {name: tag.key}``).
+
+    Section names are free (code refers to ``(section, name)`` pairs); each section must map
+    names to valid MLflow tag keys.
+    """
+
+    __pydantic_extra__: dict[str, dict[NonEmpty, TagKey]] = Field(init=False)  # type: ignore[assignment]
 
     schema_version: Literal[1] = 1
-
-    @model_validator(mode="after")
-    def _sections(self) -> TagsConfig:
-        for section, names in (self.model_extra or {}).items():
-            if not isinstance(names, dict) or not names:
-                raise ValueError(f"section '{section}' must map names to tag keys")
-            for name, key in names.items():
-                if not isinstance(key, str) or not _TAG_KEY.match(key):
-                    raise ValueError(
-                        f"'{section}.{name}': {key!r} is not a valid MLflow tag key "
-                        "(letters, digits, _ - . / and spaces, at most 250 characters)"
-                    )
-        return self
 
     def sections(self) -> dict[str, dict[str, str]]:
         """Every section with its ``name → tag key`` entries."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mlinfra.config.tree import KeyPath, Source, Tree, format_key, parse_key
+from mlinfra.config.tree import KeyPath, Source, Tree, format_key, parse_key, thaw
 from mlinfra.config.yamlio import YamlLimits, load_yaml_text
 from mlinfra.errors import ConfigError
 
@@ -111,7 +111,8 @@ def parse_override(text: str) -> Override:
             op = "set"
     key_text = key_text.strip()
     if any(ord(c) < 32 or ord(c) == 127 for c in raw):
-        raise _fail(repr(text), "control characters are not allowed in overrides")
+        shown = raw.encode("unicode_escape").decode("ascii")
+        raise _fail(shown, "control characters are not allowed in overrides")
     if not _KEY.match(key_text):
         raise _fail(
             text,
@@ -263,11 +264,13 @@ def _coerce_argument(name: str, value: Any) -> Any:
     return value
 
 
-def _arguments_to_overrides(config: Mapping[str, Any], args: Mapping[str, Any]) -> list[Override]:
+def _arguments_to_overrides(
+    config: Mapping[str, Any], args: Mapping[str, Any], *, namespace: bool
+) -> list[Override]:
     composed = "train" in config
     out: list[Override] = []
     for name, value in args.items():
-        if value is None:
+        if value is None or (namespace and name not in ARGUMENT_KEYS):
             continue
         if name in ARGUMENT_KEYS:
             key = ARGUMENT_KEYS[name]
@@ -275,7 +278,10 @@ def _arguments_to_overrides(config: Mapping[str, Any], args: Mapping[str, Any]) 
                 key = key[1:]
             out.append(Override(f"--{name}={value}", "force", key, _coerce_argument(name, value)))
         else:
-            out.append(Override(f"{name}={value}", "set", parse_key(name), copy.deepcopy(value)))
+            text = f"{name}={value}"
+            if not isinstance(name, str) or not _KEY.match(name):
+                raise _fail(text, f"malformed key {name!r}: use dotted names like model.dropout")
+            out.append(Override(text, "set", parse_key(name), copy.deepcopy(value)))
     return out
 
 
@@ -291,9 +297,11 @@ def apply_argument_overrides(
         config: A composed config (domains at the top: ``train``, ``model``, ...) or a flat
             training config (``training``, ``model``, ``data`` at the top).
         overrides: One of
-            * an ``argparse.Namespace`` or a mapping of training arguments (``learning_rate``,
-              ``batch_size``, ``dropout``, ... see :data:`ARGUMENT_KEYS`); ``None`` values mean
-              "not given"; other mapping keys are dotted keys that must exist;
+            * an ``argparse.Namespace`` of training arguments (``learning_rate``, ``batch_size``,
+              ``dropout``, ... see :data:`ARGUMENT_KEYS`); ``None`` means "not given", and the
+              script's other arguments (``output_dir``, ...) are left alone;
+            * a mapping of those arguments, where any other key is a dotted key that must exist
+              (``{"hpo.sampling.max_trials": 5}``); ``None`` values mean "not given";
             * a sequence of override strings (``"hpo.sampling.max_trials=5"``, ``"+a.b=1"``,
               ``"~a.b"``, ``"model=deberta"``).
         config_dir: Needed only for a domain file choice (``model=deberta``), to find the file.
@@ -302,14 +310,14 @@ def apply_argument_overrides(
         ConfigError: a malformed override, an unknown key, or a missing domain file.
     """
     if isinstance(overrides, argparse.Namespace):
-        parsed = _arguments_to_overrides(config, vars(overrides))
+        parsed = _arguments_to_overrides(config, vars(overrides), namespace=True)
     elif isinstance(overrides, Mapping):
-        parsed = _arguments_to_overrides(config, overrides)
+        parsed = _arguments_to_overrides(config, overrides, namespace=False)
     elif isinstance(overrides, (str, bytes)):
         raise ConfigError("overrides must be a list of strings, not a single string")
     else:
         parsed = [parse_override(o) for o in overrides]
-    tree = Tree(copy.deepcopy(dict(config)), {})
+    tree = Tree(thaw(config), {})
     for ov in parsed:
         if ov.op == "select":
             if config_dir is None:

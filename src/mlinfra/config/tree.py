@@ -26,13 +26,15 @@ class Source:
         file: The file it was written in (``None`` for a command-line override).
         line: 1-based line in ``file``.
         origin: ``"file"``, ``"override"``, ``"stage"``, ``"argument"`` or ``"default"``.
-        detail: The override text, the stage name, or how an interpolation produced the value.
+        detail: The override text, or the stage name (and its override).
+        note: How the value was derived, for an interpolation (``via ${model.backbone}``).
     """
 
     file: str | None = None
     line: int | None = None
     origin: str = "file"
     detail: str | None = None
+    note: str | None = None
 
     def location(self) -> str:
         """``file:line`` (or just ``file``), or an empty string when there is no file."""
@@ -42,27 +44,26 @@ class Source:
 
     def __str__(self) -> str:
         where = self.location()
+        extras: list[str] = []
         if self.origin == "file":
-            text = where or "<unknown>"
-        elif self.origin == "override":
-            text = f"override '{self.detail}'"
-            return text
-        elif self.origin == "stage":
-            text = f"stage '{self.detail}' ({where})" if where else f"stage '{self.detail}'"
-            return text
+            head = where or "<unknown>"
         else:
-            text = f"{self.origin} {self.detail}" if self.detail else self.origin
+            if self.origin == "override":
+                head = f"override '{self.detail}'"
+            elif self.origin == "stage":
+                head = f"stage '{self.detail}'"
+            else:
+                head = f"{self.origin} {self.detail}" if self.detail else self.origin
             if where:
-                text = f"{text} ({where})"
-            return text
-        if self.detail:
-            text = f"{text} ({self.detail})"
-        return text
+                extras.append(where)
+        if self.note:
+            extras.append(self.note)
+        return f"{head} ({'; '.join(extras)})" if extras else head
 
-    def with_detail(self, detail: str) -> Source:
-        """A copy of this source with ``detail`` appended."""
-        joined = f"{self.detail}; {detail}" if self.detail else detail
-        return Source(self.file, self.line, self.origin, joined)
+    def with_note(self, note: str) -> Source:
+        """A copy of this source with ``note`` added to its notes."""
+        joined = f"{self.note}; {note}" if self.note else note
+        return Source(self.file, self.line, self.origin, self.detail, joined)
 
 
 def format_key(path: KeyPath) -> str:
