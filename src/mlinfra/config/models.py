@@ -261,7 +261,7 @@ class TagsConfig(_Open):
     names to valid MLflow tag keys.
     """
 
-    __pydantic_extra__: dict[str, dict[NonEmpty, TagKey]] = Field(init=False)  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, dict[NonEmpty, TagKey]] = Field(init=False)
 
     schema_version: Literal[1] = 1
 
