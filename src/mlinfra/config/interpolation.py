@@ -31,6 +31,7 @@ from mlinfra.errors import ConfigError
 
 __all__ = ["resolve_interpolations"]
 
+_MAX_CHAIN = 150
 _EXPR = re.compile(r"\$(\$?)\{([^${}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _REF_NAME = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+|\[\d+\])*$")
@@ -99,6 +100,11 @@ class _Resolver:
         """Resolve every expression at and below ``path``; return the resolved value."""
         if path in self.done:
             return self.lookup(path)
+        if len(self.stack) > _MAX_CHAIN:
+            raise self._err(
+                path,
+                f"references nest more than {_MAX_CHAIN} deep; shorten the chain of ${{...}}",
+            )
         if path in self.stack:
             chain = " -> ".join(
                 format_key(p) for p in [*self.stack[self.stack.index(path) :], path]

@@ -97,7 +97,9 @@ def parse_override(text: str) -> Override:
         raise ConfigError(f"override must be a string, got {type(text).__name__}: {text!r}")
     raw = text.strip()
     if raw.startswith("~"):
-        key_text, _, _ = raw[1:].partition("=")
+        key_text, eq, _ = raw[1:].partition("=")
+        if eq:
+            raise _fail(text, "a delete takes no value; write ~KEY")
         op: Op = "delete"
     else:
         if "=" not in raw:
@@ -152,7 +154,7 @@ def _known_keys(data: Any) -> list[str]:
 def _parent(data: Any, ov: Override, create: bool) -> Any:
     node = data
     for i, part in enumerate(ov.key[:-1]):
-        here = format_key(ov.key[: i + 1])
+        here = format_key(ov.key[:i]) if i else "<root>"
         if isinstance(node, dict):
             if part not in node:
                 if not create:
@@ -161,7 +163,11 @@ def _parent(data: Any, ov: Override, create: bool) -> Any:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
-                raise _fail(ov.text, f"list '{here}' has {len(node)} items", format_key(ov.key))
+                raise _fail(
+                    ov.text,
+                    f"index {part} is out of range: list '{here}' has {len(node)} items",
+                    format_key(ov.key),
+                )
             node = node[part]
         else:
             raise _fail(
@@ -216,6 +222,13 @@ def apply_overrides(
         exists = _exists(parent, last)
         dotted = format_key(ov.key)
         if ov.op == "set" and not exists:
+            if isinstance(parent, list):
+                raise _fail(
+                    ov.text,
+                    f"index {last} is out of range: list '{format_key(ov.key[:-1])}' has "
+                    f"{len(parent)} items",
+                    dotted,
+                )
             raise _unknown(work.data, ov)
         if ov.op == "add" and exists:
             raise _fail(
@@ -226,6 +239,8 @@ def apply_overrides(
                 raise _fail(ov.text, f"cannot delete '{dotted}': no such key", dotted)
             del parent[last]
             work.drop_sources(ov.key)
+            if isinstance(parent, list) and isinstance(last, int):
+                _shift_list_sources(work, ov.key[:-1], last)
             continue
         if isinstance(parent, list):
             if not isinstance(last, int) or last >= len(parent):
@@ -236,6 +251,17 @@ def apply_overrides(
         work.drop_sources(ov.key)
         _stamp(work, ov.key, ov.value, source or ov.source)
     return work
+
+
+def _shift_list_sources(tree: Tree, list_path: KeyPath, removed: int) -> None:
+    """After removing item ``removed`` of a list, move the sources of later items down one."""
+    n = len(list_path)
+    moved: dict[KeyPath, Source] = {}
+    for path in [p for p in tree.sources if len(p) > n and p[:n] == list_path]:
+        index = path[n]
+        if isinstance(index, int) and index > removed:
+            moved[(*list_path, index - 1, *path[n + 1 :])] = tree.sources.pop(path)
+    tree.sources.update(moved)
 
 
 def _stamp(tree: Tree, path: KeyPath, value: Any, source: Source) -> None:

@@ -137,6 +137,10 @@ class _Builder:
         """Key/value node pairs with ``<<`` merge keys expanded (explicit keys win)."""
         explicit: list[tuple[yaml.Node, yaml.Node]] = []
         merged: list[tuple[yaml.Node, yaml.Node]] = []
+        # every entry visited counts against the node budget, so merge keys that pull the same
+        # anchors in again and again (a merge-key bomb) are stopped like alias bombs
+        self.nodes += len(node.value)
+        self._count(node, path, depth)
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 self._count(value_node, path, depth + 1)
@@ -227,6 +231,8 @@ def load_yaml_text(
     except RecursionError as exc:
         raise ConfigError("YAML nested too deeply to read", file=file) from exc
     builder.sources[()] = Source(file, node.start_mark.line + 1)
+    if data is None and isinstance(node, yaml.ScalarNode) and node.value == "":
+        return Tree({}, {})  # a document holding only '---' and comments is empty
     return Tree(data, builder.sources)
 
 
