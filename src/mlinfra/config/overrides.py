@@ -260,7 +260,8 @@ def _shift_list_sources(tree: Tree, list_path: KeyPath, removed: int) -> None:
     for path in [p for p in tree.sources if len(p) > n and p[:n] == list_path]:
         index = path[n]
         if isinstance(index, int) and index > removed:
-            moved[(*list_path, index - 1, *path[n + 1 :])] = tree.sources.pop(path)
+            new_path = (*list_path, index - 1, *path[n + 1 :])
+            moved[new_path] = tree.sources.pop(path)
     tree.sources.update(moved)
 
 
