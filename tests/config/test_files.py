@@ -89,3 +89,13 @@ def test_missing_library_file(tmp_path: Path) -> None:
 def test_unknown_library_file_name(config_dir: Path) -> None:
     with pytest.raises(ConfigError, match="known: paths, naming, tags, mlflow"):
         load_infra_config(config_dir, "other", environ={})  # type: ignore[call-overload]
+
+
+def test_bad_tag_key_is_located(config_dir: Path) -> None:
+    path = config_dir / "tags.yaml"
+    path.write_text(path.read_text().replace("code.study_key_hash", "code.study key hash!"))
+    with pytest.raises(ConfigError) as info:
+        load_infra_config(config_dir, "tags", environ={})
+    assert info.value.key == "grouping.study_key_hash"
+    assert info.value.line == 4
+    assert "'code.study key hash!'" in info.value.reason

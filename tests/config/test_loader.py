@@ -249,3 +249,53 @@ def test_domain_schema_that_cannot_be_imported(config_dir: Path) -> None:
     (config_dir / "train.yaml").write_text("_schema: nowhere.module:Thing\n")
     with pytest.raises(ConfigError, match="cannot be imported"):
         _compose(config_dir)
+
+
+def test_stage_override_can_choose_a_domain_file(config_dir: Path) -> None:
+    path = config_dir / "experiment" / "resume_ner_baseline.yaml"
+    path.write_text(path.read_text().replace("train.training.epochs=1", "model=deberta"))
+    cfg = _compose(config_dir, stage="smoke")
+    assert cfg.get("model.backbone") == "microsoft/deberta-v3-base"
+    assert cfg.experiment.ref_sources["model_config"].origin == "stage"
+    # the caller's choice wins over the stage's
+    cfg = _compose(config_dir, stage="smoke", overrides=["model=distilbert"])
+    assert cfg.get("model.backbone") == "distilbert-base-uncased"
+
+
+def test_stage_override_choosing_a_missing_file_names_the_stage_line(config_dir: Path) -> None:
+    path = config_dir / "experiment" / "resume_ner_baseline.yaml"
+    path.write_text(path.read_text().replace("train.training.epochs=1", "model=gpt"))
+    with pytest.raises(ConfigError) as info:
+        load_experiment_config(config_dir, EXP, stage="smoke")
+    assert info.value.line == 19
+    assert "available: deberta, distilbert" in info.value.reason
+
+
+def test_load_all_configs_keeps_the_overrides(config_dir: Path) -> None:
+    exp = load_experiment_config(config_dir, EXP, overrides=["model=deberta"])
+    assert exp.overrides == ("model=deberta",)
+    assert load_all_configs(exp, environ={})["model"]["backbone"] == "microsoft/deberta-v3-base"
+
+
+def test_schema_errors_name_the_schema_line(config_dir: Path) -> None:
+    (config_dir / "env" / "local.yaml").write_text("device: cpu\n_schema: nope:X\n")
+    with pytest.raises(ConfigError, match="cannot be imported") as info:
+        _compose(config_dir)
+    assert (info.value.file, info.value.line, info.value.key) == (
+        "config/env/local.yaml",
+        2,
+        "env._schema",
+    )
+    (config_dir / "env" / "local.yaml").write_text("_schema: [1]\n")
+    with pytest.raises(ConfigError, match="must name a schema") as info:
+        _compose(config_dir)
+    assert info.value.line == 1
+
+
+def test_hpo_file_is_checked_by_hpo_spec_even_with_its_own_schema(config_dir: Path) -> None:
+    path = config_dir / "hpo" / "prod.yaml"
+    text = path.read_text().replace("max_trials: ${HPO_MAX_TRIALS:-20}", "max_trials: 0")
+    path.write_text("_schema: mlinfra.config.models:_Open\n" + text)
+    with pytest.raises(ConfigError) as info:
+        _compose(config_dir)
+    assert info.value.key == "hpo.sampling.max_trials"
