@@ -17,6 +17,8 @@ __all__ = [
     "ConfigErrorGroup",
     "MissingDependencyError",
     "MlinfraError",
+    "NamingError",
+    "PathError",
 ]
 
 
@@ -87,6 +89,54 @@ class ConfigErrorGroup(ConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ConfigErrorGroup, (self.errors,))
+
+
+class PathError(ConfigError):
+    """An output path cannot be built, or a finished path is unsafe.
+
+    Attributes:
+        pattern: The pattern being rendered, when there is one.
+        placeholder: The placeholder whose value was refused, when there is one.
+        value: The refused value (or path).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        pattern: str | None = None,
+        placeholder: str | None = None,
+        value: str | None = None,
+        key: str | None = None,
+        file: str | Path | None = None,
+    ) -> None:
+        self.pattern = pattern
+        self.placeholder = placeholder
+        self.value = value
+        super().__init__(reason, file=file, key=key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_path_error,
+            (self.reason, self.pattern, self.placeholder, self.value, self.key, self.file),
+        )
+
+
+def _rebuild_path_error(
+    reason: str,
+    pattern: str | None,
+    placeholder: str | None,
+    value: str | None,
+    key: str | None,
+    file: str | None,
+) -> PathError:
+    return PathError(
+        reason, pattern=pattern, placeholder=placeholder, value=value, key=key, file=file
+    )
+
+
+class NamingError(ConfigError):
+    """A naming context, run name or key cannot be built from what was given."""
 
 
 class MissingDependencyError(MlinfraError, ImportError):

@@ -17,7 +17,7 @@ from mlinfra.errors import ConfigError, ConfigErrorGroup
 def test_example_library_files_validate(config_dir: Path) -> None:
     paths = load_infra_config(config_dir, "paths", environ={})
     assert isinstance(paths, PathsConfig)
-    assert paths.patterns["hpo"] == "{backbone}/study_{study_hash}"
+    assert paths.patterns["hpo"] == "{backbone}[/study_{study_hash}]"
     assert paths.drive is not None and paths.drive.backup_base_dir == "resume-ner"
     assert set(paths.env_overrides) == {"colab", "kaggle", "azureml"}
     naming = load_infra_config(config_dir, "naming", environ={})

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlinfra.core.placeholders import parse_placeholders
+from mlinfra.core.platforms import PLATFORMS, Platform
+from mlinfra.core.tokens import tokens_for
 
 __all__ = [
     "PLATFORMS",
@@ -27,9 +29,6 @@ __all__ = [
     "TagsConfig",
 ]
 
-#: The one platform vocabulary: execution platforms and storage-environment keys alike.
-PLATFORMS: tuple[str, ...] = ("local", "colab", "kaggle", "azureml")
-Platform = Literal["local", "colab", "kaggle", "azureml"]
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -42,11 +41,19 @@ class _Open(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow", protected_namespaces=())
 
 
-def _check_pattern(value: str) -> str:
+def _check_pattern(value: str, scope: str | None = None) -> str:
     try:
-        parse_placeholders(value)
+        names = parse_placeholders(value)
     except ValueError as exc:
         raise ValueError(str(exc)) from None
+    if scope is not None:
+        allowed = tokens_for(scope)
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise ValueError(
+                f"placeholder(s) {', '.join(unknown)} cannot be used in a {scope} pattern; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
     return value
 
 
@@ -162,6 +169,12 @@ class NormalizeRules(_Strict):
     max_path_length: int = Field(default=4096, ge=32, le=32767)
 
 
+class RepositoryRoot(_Strict):
+    """What marks a project root, besides its config folder."""
+
+    markers: list[NonEmpty] = Field(default_factory=list)
+
+
 class DriveSection(_Strict):
     mount_point: NonEmpty = "/content/drive"
     backup_base_dir: NonEmpty
@@ -178,10 +191,19 @@ class PathsConfig(_Strict):
     cache: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     files: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     patterns: dict[NonEmpty, Pattern] = Field(default_factory=dict)
+    repository_root: RepositoryRoot = Field(default_factory=RepositoryRoot)
     drive: DriveSection | None = None
     normalize_paths: NormalizeRules = Field(default_factory=NormalizeRules)
 
-    _patterns = field_validator("patterns")(lambda v: {k: _check_pattern(p) for k, p in v.items()})
+    @field_validator("patterns")
+    @classmethod
+    def _path_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, pattern in value.items():
+            try:
+                _check_pattern(pattern, "path")
+            except ValueError as exc:
+                raise ValueError(f"patterns.{key}: {exc}") from None
+        return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +224,21 @@ class RunNameSpec(_Strict):
     pattern: Pattern
     components: dict[str, ComponentSpec] = Field(default_factory=dict)
 
-    _pattern = field_validator("pattern")(_check_pattern)
+    @field_validator("pattern")
+    @classmethod
+    def _name_tokens(cls, value: str) -> str:
+        return _check_pattern(value, "name")
+
+    @model_validator(mode="after")
+    def _components_used(self) -> RunNameSpec:
+        used = set(parse_placeholders(self.pattern))
+        extra = sorted(set(self.components) - used)
+        if extra:
+            raise ValueError(
+                f"components {', '.join(extra)} are not placeholders of the pattern "
+                f"{self.pattern!r}"
+            )
+        return self
 
 
 class VersionSpec(_Strict):
