@@ -19,6 +19,8 @@ __all__ = ["cli", "main"]
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by `mlinfra --help`)
     "config": ("mlinfra.cli.config_cmd:config", "Show, explain and validate configuration."),
+    "paths": ("mlinfra.cli.paths_cmd:paths", "Resolve output folders from paths.yaml patterns."),
+    "name": ("mlinfra.cli.name_cmd:name", "Format the run name of a stage from naming.yaml."),
 }
 
 
