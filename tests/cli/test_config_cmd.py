@@ -13,7 +13,7 @@ from mlinfra.cli.main import cli
 
 def _run(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     monkeypatch.chdir(cwd)
-    monkeypatch.delenv("MLINFRA_PROJECT", raising=False)
+    monkeypatch.delenv("MLINFRA_PROJECT_ROOT", raising=False)
     result = CliRunner().invoke(cli, args)
     return result.exit_code, result.stdout, result.stderr
 

@@ -28,7 +28,7 @@ def test_explicit_arguments_win(example_project: Path, tmp_path: Path) -> None:
     assert by_root.root == example_project.resolve()
     by_dir = Project.discover(elsewhere, config_dir=example_project / "config", environ={})
     assert by_dir.config_dir == (example_project / "config").resolve()
-    by_env = Project.discover(elsewhere, environ={"MLINFRA_PROJECT": str(example_project)})
+    by_env = Project.discover(elsewhere, environ={"MLINFRA_PROJECT_ROOT": str(example_project)})
     assert by_env.root == example_project.resolve()
 
 

@@ -3,14 +3,12 @@ validate a whole config folder."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from mlinfra.cli.common import handle_errors, project_options
 from mlinfra.config import (
     Project,
     Source,
@@ -19,46 +17,12 @@ from mlinfra.config import (
     validate_config_dir,
 )
 from mlinfra.config.tree import thaw
-from mlinfra.errors import ConfigError, ConfigErrorGroup, MlinfraError
+from mlinfra.errors import ConfigError
 
 __all__ = ["config"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _project_options(func: F) -> F:
-    func = click.option(
-        "--config-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="The config folder (default: <project>/config).",
-    )(func)
-    func = click.option(
-        "--project",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="The project root (default: found from the working directory, or $MLINFRA_PROJECT).",
-    )(func)
-    return func
-
-
-def _fail(exc: MlinfraError) -> None:
-    if isinstance(exc, ConfigErrorGroup):
-        click.secho(f"error: {len(exc.errors)} configuration problem(s):", fg="red", err=True)
-        for item in exc.errors:
-            click.echo(f"  {item}", err=True)
-    else:
-        click.secho(f"error: {exc}", fg="red", err=True)
-    raise SystemExit(1)
-
-
-def _handle_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MlinfraError as exc:
-            _fail(exc)
-
-    return wrapper  # type: ignore[return-value]
+_project_options = project_options
+_handle_errors = handle_errors
 
 
 def _pick_experiment(config_dir: Path, name: str | None) -> str:
@@ -72,7 +36,7 @@ def _pick_experiment(config_dir: Path, name: str | None) -> str:
     raise ConfigError(f"several experiments, choose one with --experiment: {', '.join(names)}")
 
 
-def _source_text(src: Source | None, project_root: Path) -> str:
+def _source_text(src: Source | None) -> str:
     return str(src) if src is not None else "<unknown>"
 
 
@@ -118,7 +82,7 @@ def show(
         proj.config_dir, name, stage=stage, overrides=overrides, environ=proj.environ
     )
     if explain:
-        rows = [(k, v, _source_text(s, proj.root)) for k, v, s in resolved.explain()]
+        rows = [(k, v, _source_text(s)) for k, v, s in resolved.explain()]
         if fmt == "json":
             click.echo(
                 json.dumps(

@@ -34,7 +34,11 @@ TOKENS: Mapping[str, Token] = MappingProxyType(
     {
         # where and what
         "env": _t("name", "storage environment, normalised for names"),
-        "storage_env": _t("path", "storage environment: local, colab, kaggle or azureml"),
+        "storage_env": _t(
+            "path",
+            "storage environment: local, colab, kaggle or azureml",
+            "local|colab|kaggle|azureml",
+        ),
         "model": _t("path,name", "model (backbone) name, normalised"),
         "backbone": _t("path", "model (backbone) name, normalised"),
         "stage": _t("path,name", "experiment stage"),
