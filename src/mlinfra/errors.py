@@ -59,13 +59,14 @@ class ConfigError(MlinfraError, ValueError):
         return f"{prefix}: {self.reason}" if prefix else self.reason
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_config_error, (self.reason, self.file, self.line, self.key))
+        # type(self): subclasses that keep this constructor (NamingError, ...) pickle as themselves
+        return (_rebuild_config_error, (type(self), self.reason, self.file, self.line, self.key))
 
 
 def _rebuild_config_error(
-    reason: str, file: str | None, line: int | None, key: str | None
+    cls: type[ConfigError], reason: str, file: str | None, line: int | None, key: str | None
 ) -> ConfigError:
-    return ConfigError(reason, file=file, line=line, key=key)
+    return cls(reason, file=file, line=line, key=key)
 
 
 class ConfigErrorGroup(ConfigError):

@@ -46,6 +46,12 @@ def resolve(
     reserved = sorted({"storage_env", "subcategory", "paths", "environ"} & set(values))
     if reserved:
         raise ConfigError(f"{reserved[0]} is an option, not a placeholder; use --platform")
+    positional = sorted({"category", "root_dir", "config_dir"} & set(values))
+    if positional:
+        raise ConfigError(
+            f"{positional[0]} is not a placeholder: give the category as the first argument "
+            "and the project with --project or --config-dir"
+        )
     path = resolve_output_path(
         proj.root,
         proj.config_dir,
@@ -81,6 +87,11 @@ def build(
 
     proj = Project.discover(project=project, config_dir=config_dir)
     values: dict[str, object] = dict(parse_assignments(fields))
+    for key in sorted({"process_type", "environment", "storage_env"} & set(values)):
+        raise ConfigError(
+            f"{key} is not a field here: give the process as the first argument and the "
+            "platform with --platform"
+        )
     for key in _INT_FIELDS:
         if key in values:
             try:

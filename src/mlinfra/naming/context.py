@@ -15,6 +15,7 @@ from mlinfra.errors import NamingError
 
 __all__ = [
     "PROCESS_TYPES",
+    "STAGE_NAMES",
     "NamingContext",
     "ProcessType",
     "create_naming_context",
@@ -41,6 +42,8 @@ _STAGE_TO_PROCESS: Mapping[str, str] = {
     "best_configurations": "best_configurations",
     "best_model_selection": "best_configurations",
 }
+#: Every stage name :func:`process_type_for_stage` knows.
+STAGE_NAMES: tuple[str, ...] = tuple(sorted(_STAGE_TO_PROCESS))
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 _HASH_FIELDS = (
     "study_key_hash",
@@ -161,12 +164,23 @@ class NamingContext:
     @property
     def is_trial(self) -> bool:
         """True for an HPO context that names one trial (it has a trial number or id)."""
-        return self.process_type == "hpo" and (
+        if self.process_type != "hpo" or self.stage == "hpo_sweep":
+            return False  # the stage says which run of the study this is
+        return (
             self.trial_number is not None or self.trial_id is not None or self.stage == "hpo_trial"
         )
 
     def with_(self, **changes: Any) -> NamingContext:
-        """A copy with ``changes`` applied and validated again."""
+        """A copy with ``changes`` applied and validated again.
+
+        A storage environment that only followed the old ``environment`` follows the new one.
+        """
+        if (
+            "environment" in changes
+            and "storage_env" not in changes
+            and self.storage_env == self.environment
+        ):
+            changes["storage_env"] = None
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def parse_output_path(
     Returns ``None`` when the folder fits none of them.
     """
     target = Path(path)
-    for env in (None, *PLATFORMS):
+    for env in PLATFORMS:
         cfg = apply_env_overrides(paths, env)
         for kind, layout in PROCESS_LAYOUTS.items():
             pattern = cfg.patterns.get(layout.pattern_key)
@@ -80,7 +80,8 @@ def parse_output_path(
             ):
                 continue
             found = Pattern.parse(pattern).match(text, _FIELD_REGEX)
-            if found is not None:
+            # a folder names its storage env; it must sit under that env's outputs root
+            if found is not None and found.get("storage_env", env) == env:
                 return ParsedOutputPath(kind, layout.category, found)
         for category, pattern in cfg.patterns.items():
             if category not in cfg.outputs:

@@ -68,6 +68,16 @@ def render_pattern(
     """
     rules = paths.normalize_paths
     parsed = Pattern.parse(pattern)
+    missing = [n for n in parsed.required() if values.get(n) is None]
+    if missing:
+        given = sorted(k for k, v in values.items() if v is not None)
+        raise PathError(
+            f"no value for placeholder(s) {', '.join(missing)} in patterns.{pattern_key} "
+            f"({pattern!r}); given: {', '.join(given) or 'none'}",
+            pattern=pattern,
+            placeholder=missing[0],
+            key=missing[0],
+        )
     extra = sorted(k for k, v in values.items() if v is not None and k not in parsed.names())
     if extra:
         raise PathError(
@@ -143,6 +153,12 @@ def validate_output_path(
 
     if not text or not text.strip():
         raise refuse("it is empty")
+    raw_parts = [p for p in re.split(r"[\\/]", text) if p]
+    if not raw_parts:
+        raise refuse("it is a filesystem root, not an output folder")
+    for part in raw_parts:
+        if part in (".", ".."):
+            raise refuse(f"it has a {part!r} part; give the folder itself")
     candidate = Path(text)
     for part in candidate.parts:
         if part == candidate.anchor:

@@ -1,0 +1,133 @@
+"""mlinfra.core.names: component_problem (one rule at a time) and normalize_value."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlinfra.core.names import MAX_COMPONENT_BYTES, component_problem, normalize_value
+
+# --------------------------------------------------------------------------------------------
+# component_problem
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "distilbert",
+        "microsoft_deberta-v3-base",
+        "study-350a79aa",
+        "v1",
+        ".hidden",
+        "a.b",
+        "a b",
+        "console",  # starts like CON but is not a device name
+        "conx.txt",
+        "com10",
+        "lpt",
+        "é" * 127,
+        "a" * MAX_COMPONENT_BYTES,
+    ],
+)
+def test_safe_names(name: str) -> None:
+    assert component_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("", "empty"),
+        (".", "refers to a folder itself"),
+        ("..", "refers to a folder itself"),
+        ("a\x00b", "control character"),
+        ("a\tb", "control character"),
+        ("\x1f", "control character"),
+        ("a\x7f", "control character"),
+        ("a/b", "path separator"),
+        ("a\\b", "path separator"),
+        ("CON", "reserved device name"),
+        ("con", "reserved device name"),
+        ("Prn", "reserved device name"),
+        ("AUX", "reserved device name"),
+        ("NUL", "reserved device name"),
+        ("nul.txt", "reserved device name"),
+        ("NUL.tar.gz", "reserved device name"),
+        ("COM1", "reserved device name"),
+        ("com9.log", "reserved device name"),
+        ("COM¹", "reserved device name"),
+        ("LPT1", "reserved device name"),
+        ("lpt0", "reserved device name"),
+        ("x.", "ends with a dot or a space"),
+        ("x ", "ends with a dot or a space"),
+        ("...", "ends with a dot or a space"),
+        ("a" * 256, "256 bytes long, over the 255-byte limit"),
+        ("é" * 128, "256 bytes long"),
+        ("😀" * 64, "256 bytes long"),
+    ],
+)
+def test_unsafe_names(name: str, why: str) -> None:
+    problem = component_problem(name)
+    assert problem is not None
+    assert why in problem
+
+
+def test_byte_limit_parameter() -> None:
+    assert component_problem("abcdefgh", max_bytes=8) is None
+    assert component_problem("abcdefghi", max_bytes=8) == (
+        "it is 9 bytes long, over the 8-byte limit for one name"
+    )
+    assert component_problem("éééé", max_bytes=8) is None
+    assert component_problem("éééé1", max_bytes=8) is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text())
+def test_a_safe_name_is_one_plain_component(text: str) -> None:
+    if component_problem(text) is not None:
+        return
+    assert text not in ("", ".", "..")
+    assert "/" not in text and "\\" not in text
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in text)
+    assert len(text.encode("utf-8")) <= MAX_COMPONENT_BYTES
+    assert text[-1] not in ". "
+
+
+# --------------------------------------------------------------------------------------------
+# normalize_value
+
+
+def test_normalize_replaces_each_character() -> None:
+    rules = {"/": "_", "\\": "_", " ": "_", ":": "-"}
+    assert normalize_value("microsoft/deberta-v3-base", replace=rules) == (
+        "microsoft_deberta-v3-base"
+    )
+    assert normalize_value("a b\\c:d", replace=rules) == "a_b_c-d"
+
+
+def test_normalize_multi_character_and_empty_keys() -> None:
+    assert normalize_value("a--b", replace={"--": "+", "": "X"}) == "a+b"
+
+
+def test_normalize_replacement_may_delete() -> None:
+    assert normalize_value("a?b*c", replace={"?": "", "*": ""}) == "abc"
+
+
+def test_normalize_lowercase() -> None:
+    assert normalize_value("DistilBERT", lowercase=True) == "distilbert"
+    assert normalize_value("DistilBERT") == "DistilBERT"
+    assert normalize_value("A/B", replace={"/": "_"}, lowercase=True) == "a_b"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(True, "true"), (False, "false"), (3, "3"), (0, "0"), (1.5, "1.5"), (None, "None")],
+)
+def test_normalize_non_strings(value: object, text: str) -> None:
+    assert normalize_value(value) == text
+
+
+def test_normalize_does_not_validate() -> None:
+    assert normalize_value("..") == ".."
+    assert normalize_value("") == ""
+    assert normalize_value("a\x00b") == "a\x00b"
