@@ -19,6 +19,10 @@ __all__ = [
     "MlinfraError",
     "NamingError",
     "PathError",
+    "RegistryCorruptError",
+    "RegistryError",
+    "RegistryTimeoutError",
+    "UnsafeStorageError",
 ]
 
 
@@ -138,6 +142,40 @@ def _rebuild_path_error(
 
 class NamingError(ConfigError):
     """A naming context, run name or key cannot be built from what was given."""
+
+
+class RegistryError(MlinfraError, RuntimeError):
+    """The run registry (run index and run-name versions) cannot do what was asked."""
+
+
+class RegistryTimeoutError(RegistryError, TimeoutError):
+    """The registry's database stayed locked by other writers for longer than the timeout."""
+
+
+class RegistryCorruptError(RegistryError):
+    """The file at the registry's path is not a readable mlinfra registry.
+
+    Attributes:
+        path: The file.
+        repair: The command that salvages what can be read into a fresh registry.
+    """
+
+    def __init__(self, reason: str, *, path: str, repair: str) -> None:
+        self.reason = reason
+        self.path = path
+        self.repair = repair
+        super().__init__(f"{path}: {reason}; nothing was changed. To repair it, run: {repair}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_corrupt, (self.reason, self.path, self.repair))
+
+
+def _rebuild_corrupt(reason: str, path: str, repair: str) -> RegistryCorruptError:
+    return RegistryCorruptError(reason, path=path, repair=repair)
+
+
+class UnsafeStorageError(ConfigError):
+    """A database was pointed at a network or FUSE file system, where SQLite locking breaks."""
 
 
 class MissingDependencyError(MlinfraError, ImportError):
