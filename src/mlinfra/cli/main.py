@@ -21,6 +21,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mlinfra.cli.config_cmd:config", "Show, explain and validate configuration."),
     "paths": ("mlinfra.cli.paths_cmd:paths", "Resolve output folders from paths.yaml patterns."),
     "name": ("mlinfra.cli.name_cmd:name", "Format the run name of a stage from naming.yaml."),
+    "index": (
+        "mlinfra.cli.index_cmd:index",
+        "Look up, list, clean, import and export the run registry.",
+    ),
 }
 
 

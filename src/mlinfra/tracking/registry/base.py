@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_LEASE = _dt.timedelta(minutes=30)
+_R = TypeVar("_R", bound="RunRegistry")
 VersionStatus = Literal["reserved", "committed", "released", "expired"]
 
 
@@ -173,7 +174,7 @@ class RunRegistry(abc.ABC):
                 reservation.release()
             raise
 
-    def __enter__(self) -> RunRegistry:
+    def __enter__(self: _R) -> _R:
         return self
 
     def __exit__(
