@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/resume_ner
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint services bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ demo: $(STAMP)
 	cd $(EXAMPLE) && ../../$(BIN)/mlinfra config show --experiment resume_ner_baseline --stage smoke --explain
 
 ## test: the whole suite: lint, types, layer contracts, then every test (slow ones included)
-test: $(STAMP) lint
+test: $(STAMP) lint services
 	$(BIN)/python -m pytest
+
+## services: start what the integration tests talk to (the system's PostgreSQL)
+services:
+	@if [ -z "$$MLINFRA_SKIP_POSTGRES" ] || [ -n "$$CI" ]; then scripts/ensure-postgres.sh; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

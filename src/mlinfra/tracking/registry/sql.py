@@ -176,20 +176,18 @@ class SqlRegistry(RunRegistry):
             "stage": entry.stage,
             "updated_at": _iso(entry.updated_at) if entry.updated_at else now,
         }
+        created = _iso(entry.created_at) if entry.created_at else values["updated_at"]
         with self._tx(write=True) as conn:
-            found = conn.execute(select(runs.c.created_at).where(key)).first()
-            if found is None:
-                created = _iso(entry.created_at) if entry.created_at else values["updated_at"]
-                conn.execute(
-                    runs.insert().values(
-                        tracking_uri=entry.tracking_uri,
-                        run_key_hash=entry.run_key_hash,
-                        created_at=created,
-                        **values,
-                    )
+            # insert-if-absent then update: race-free on both backends, keeps created_at
+            conn.execute(
+                _insert_ignore(self.dialect, runs).values(
+                    tracking_uri=entry.tracking_uri,
+                    run_key_hash=entry.run_key_hash,
+                    created_at=created,
+                    **values,
                 )
-            else:
-                conn.execute(update(runs).where(key).values(**values))
+            )
+            conn.execute(update(runs).where(key).values(**values))
             row = conn.execute(select(runs).where(key)).one()
         return _entry(row._mapping)
 
