@@ -125,7 +125,7 @@ def test_usage_errors_exit_2(run: Invoke, args: list[str], message: str) -> None
     ("args", "message"),
     [
         (["hpo", "model=bert"], "needs the context field 'study_key_hash'"),
-        (["best_configurations", "model=bert", "spec_fp=abcdef12"], "available: benchmarking"),
+        (["benchmarking", "model=bert", "study_key_hash=abcdef12"], "needs trial_key_hash"),
         (["hpo", "model=bert", "study_hash=xyz"], "study_key_hash must be a hex digest"),
         (["hpo", "model=a:b", "study_hash=abc123"], "forbidden character ':'"),
         (["benchmarking", "model=bert"], "needs study_key_hash, trial_key_hash"),

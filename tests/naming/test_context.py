@@ -285,3 +285,33 @@ def test_hpo_sweep_stage_wins_over_a_trial_number() -> None:
         process_type="hpo", model="m", environment="local", stage="hpo_sweep", trial_number=2
     )
     assert not ctx.is_trial
+
+
+def test_conversion_fingerprints_follow_a_structured_parent_id() -> None:
+    ctx = create_naming_context(
+        process_type="conversion",
+        model="m",
+        environment="local",
+        parent_training_id="spec_aaaaaaaa_exec_bbbbbbbb/v2",
+        conv_fp="cccccccc",
+    )
+    assert (ctx.spec_fp, ctx.exec_fp, ctx.variant) == ("aaaaaaaa", "bbbbbbbb", 2)
+
+
+def test_conversion_parent_id_that_disagrees_is_refused() -> None:
+    with pytest.raises(NamingError, match="disagrees with parent_training_id") as info:
+        create_naming_context(
+            process_type="conversion",
+            model="m",
+            environment="local",
+            parent_training_id="spec_aaaaaaaa_exec_bbbbbbbb/v2",
+            spec_fp="dddddddd",
+            exec_fp="bbbbbbbb",
+            conv_fp="cccccccc",
+        )
+    assert info.value.key == "spec_fp"
+
+
+def test_a_bad_platform_variable_is_a_naming_error() -> None:
+    with pytest.raises(NamingError, match="did you mean 'azureml'"):
+        create_naming_context(process_type="hpo", model="m", environ={"MLINFRA_PLATFORM": "azure"})

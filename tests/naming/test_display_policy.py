@@ -184,8 +184,14 @@ def test_key_override_and_unknown_keys() -> None:
     with pytest.raises(NamingError, match=r"no run_names.nope pattern.*available: benchmarking"):
         format_run_name(ctx, POLICY, key="nope")
     best = _ctx("best_configurations", spec_fp="abcdef12")
+    assert format_run_name(best, POLICY) == "local_distilbert_best_config_spec-abcdef12"
+    without = POLICY.model_copy(
+        update={
+            "run_names": {k: v for k, v in POLICY.run_names.items() if k != "best_configurations"}
+        }
+    )
     with pytest.raises(NamingError, match=r"run_names.best_configurations") as info:
-        format_run_name(best, POLICY)
+        format_run_name(best, without)
     assert "hpo_trial_fold" in str(info.value)
 
 

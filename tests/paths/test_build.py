@@ -327,3 +327,32 @@ def test_unsafe_model_name_is_refused(example_project: Path) -> None:
     assert info.value.value == "../../etc"
     assert "hpo_v2" in str(info.value) or "{storage_env}/{model}" in str(info.value)
     assert _listing(example_project) == before
+
+
+def test_trial_folders_need_the_trial_key_hash(example_project: Path) -> None:
+    ctx = create_naming_context(
+        process_type="hpo",
+        model="distilbert",
+        environment="local",
+        study_key_hash="350a79aa" * 8,
+        trial_number=3,
+    )
+    with pytest.raises(PathError, match="every trial of study 350a79aa would share"):
+        build_output_path(example_project, ctx)
+    with pytest.raises(PathError, match="trial_key_hash"):
+        build_output_path(example_project, ctx.with_(process_type="hpo_refit"))
+    assert not (example_project / "outputs").exists()
+
+
+def test_conversion_folder_from_parent_id_alone(example_project: Path) -> None:
+    ctx = create_naming_context(
+        process_type="conversion",
+        model="distilbert",
+        environment="local",
+        parent_training_id="spec_abc123de_exec_fedcba98/v2",
+        conv_fp="c0ffee12",
+    )
+    assert build_output_path(example_project, ctx) == (
+        example_project
+        / "outputs/conversion/local/distilbert/spec-abc123de_exec-fedcba98/v2/conv-c0ffee12"
+    )

@@ -16,7 +16,11 @@ from mlinfra.config.models import ComponentSpec, NamingConfig
 from mlinfra.core.names import normalize_value
 from mlinfra.core.placeholders import Pattern
 from mlinfra.errors import NamingError
-from mlinfra.naming.context import NamingContext
+from mlinfra.naming.context import (
+    NamingContext,
+    build_parent_training_id,
+    parse_parent_training_id,
+)
 
 __all__ = [
     "PlaceholderValues",
@@ -43,10 +47,6 @@ _IMPLICIT: Mapping[str, tuple[str, int | None]] = {
     "conv8": ("conv_fp", 8),
     "semantic_suffix": ("study_name", None),
 }
-_PARENT = re.compile(
-    r"spec[_-](?P<spec>[0-9a-f]{6,64})[_-]exec[_-](?P<exec>[0-9a-f]{6,64})(?:/v(?P<variant>[0-9]+))?",
-    re.IGNORECASE,
-)
 _HEX = re.compile(r"[0-9a-f]{6,64}")
 _SUFFIX_DROP = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -67,49 +67,6 @@ def sanitize_semantic_suffix(name: str | None, max_length: int = 30) -> str:
         return ""
     cleaned = _SUFFIX_DROP.sub("", name.replace(" ", "").replace("/", "-"))[:max_length]
     return f"_{cleaned}" if cleaned else ""
-
-
-def build_parent_training_id(spec_fp: str, exec_fp: str, variant: int = 1) -> str:
-    """The id of a final-training run that conversions refer to: ``spec_<spec>_exec_<exec>/v<n>``.
-
-    Raises:
-        NamingError: a fingerprint is not hex (6 to 64 characters) or ``variant`` is below 1.
-    """
-    for key, value in (("spec_fp", spec_fp), ("exec_fp", exec_fp)):
-        if not isinstance(value, str) or not _HEX.fullmatch(value.strip().lower()):
-            raise NamingError(
-                f"{key} must be a hex digest (6 to 64 characters 0-9a-f), got {value!r}", key=key
-            )
-    if isinstance(variant, bool) or not isinstance(variant, int) or variant < 1:
-        raise NamingError(
-            f"variant must be an integer of at least 1, got {variant!r}", key="variant"
-        )
-    return f"spec_{spec_fp.strip().lower()}_exec_{exec_fp.strip().lower()}/v{variant}"
-
-
-def parse_parent_training_id(text: str) -> tuple[str, str, int]:
-    """``(spec_fp, exec_fp, variant)`` from ``spec_<hex>_exec_<hex>/v<n>``.
-
-    ``-`` may replace the ``_`` separators; without ``/v<n>`` the variant is 1. Hex digits are
-    returned in lower case.
-
-    Raises:
-        NamingError: ``text`` has another form.
-    """
-    found = _PARENT.fullmatch(text.strip()) if isinstance(text, str) else None
-    if found is None:
-        raise NamingError(
-            f"parent_training_id {text!r} is not of the form spec_<hex>_exec_<hex>/v<n>; give "
-            "spec_fp and exec_fp instead, or build it with build_parent_training_id()",
-            key="parent_training_id",
-        )
-    variant = int(found["variant"]) if found["variant"] is not None else 1
-    if variant < 1:
-        raise NamingError(
-            f"parent_training_id {text!r} has variant {variant}; variants start at 1",
-            key="parent_training_id",
-        )
-    return found["spec"].lower(), found["exec"].lower(), variant
 
 
 class PlaceholderValues:

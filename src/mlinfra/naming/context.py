@@ -18,7 +18,9 @@ __all__ = [
     "STAGE_NAMES",
     "NamingContext",
     "ProcessType",
+    "build_parent_training_id",
     "create_naming_context",
+    "parse_parent_training_id",
     "process_type_for_stage",
 ]
 
@@ -45,6 +47,11 @@ _STAGE_TO_PROCESS: Mapping[str, str] = {
 #: Every stage name :func:`process_type_for_stage` knows.
 STAGE_NAMES: tuple[str, ...] = tuple(sorted(_STAGE_TO_PROCESS))
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
+_PARENT = re.compile(
+    r"spec[_-](?P<spec>[0-9a-f]{6,64})[_-]exec[_-](?P<exec>[0-9a-f]{6,64})(?:/v(?P<variant>[0-9]+))?",
+    re.IGNORECASE,
+)
+
 _HASH_FIELDS = (
     "study_key_hash",
     "trial_key_hash",
@@ -130,7 +137,35 @@ class NamingContext:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise fail(f"{key} must be an integer of at least {low}, got {value!r}", key)
+        if self.process_type == "conversion" and self.parent_training_id is not None:
+            self._align_parent()
         self._check_required()
+
+    def _align_parent(self) -> None:
+        """Fill spec_fp, exec_fp and variant from a structured parent training id, and refuse a
+        parent id that disagrees with them (so run key, name and folder cannot diverge)."""
+        assert self.parent_training_id is not None
+        if not _PARENT.fullmatch(self.parent_training_id.strip()):
+            return  # a free-form parent id: the fingerprints must be given separately
+        spec, exec_, variant = parse_parent_training_id(self.parent_training_id)
+        for key, derived in (("spec_fp", spec), ("exec_fp", exec_)):
+            given = getattr(self, key)
+            if given is None:
+                object.__setattr__(self, key, derived)
+            elif not (given.startswith(derived) or derived.startswith(given)):
+                raise NamingError(
+                    f"{key} {given!r} disagrees with parent_training_id "
+                    f"{self.parent_training_id!r}; give one of them",
+                    key=key,
+                )
+        if self.variant == 1 and variant != 1:
+            object.__setattr__(self, "variant", variant)
+        elif self.variant != variant:
+            raise NamingError(
+                f"variant {self.variant} disagrees with parent_training_id "
+                f"{self.parent_training_id!r}",
+                key="variant",
+            )
 
     def _check_required(self) -> None:
         need: list[str] = []
@@ -156,8 +191,9 @@ class NamingContext:
         elif kind == "best_configurations" and self.spec_fp is None:
             need.append("spec_fp")
         if need:
+            article = "an" if kind[0] in "aeiou" else "a"
             raise NamingError(
-                f"a {kind} context needs {', '.join(dict.fromkeys(need))}",
+                f"{article} {kind} context needs {', '.join(dict.fromkeys(need))}",
                 key=need[0].split(" ")[0],
             )
 
@@ -186,6 +222,49 @@ class NamingContext:
     def as_dict(self) -> dict[str, Any]:
         """Every field, for logging and metadata."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def build_parent_training_id(spec_fp: str, exec_fp: str, variant: int = 1) -> str:
+    """The id of a final-training run that conversions refer to: ``spec_<spec>_exec_<exec>/v<n>``.
+
+    Raises:
+        NamingError: a fingerprint is not hex (6 to 64 characters) or ``variant`` is below 1.
+    """
+    for key, value in (("spec_fp", spec_fp), ("exec_fp", exec_fp)):
+        if not isinstance(value, str) or not _HEX.match(value.strip().lower()):
+            raise NamingError(
+                f"{key} must be a hex digest (6 to 64 characters 0-9a-f), got {value!r}", key=key
+            )
+    if isinstance(variant, bool) or not isinstance(variant, int) or variant < 1:
+        raise NamingError(
+            f"variant must be an integer of at least 1, got {variant!r}", key="variant"
+        )
+    return f"spec_{spec_fp.strip().lower()}_exec_{exec_fp.strip().lower()}/v{variant}"
+
+
+def parse_parent_training_id(text: str) -> tuple[str, str, int]:
+    """``(spec_fp, exec_fp, variant)`` from ``spec_<hex>_exec_<hex>/v<n>``.
+
+    ``-`` may replace the ``_`` separators; without ``/v<n>`` the variant is 1. Hex digits are
+    returned in lower case.
+
+    Raises:
+        NamingError: ``text`` has another form.
+    """
+    found = _PARENT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if found is None:
+        raise NamingError(
+            f"parent_training_id {text!r} is not of the form spec_<hex>_exec_<hex>/v<n>; give "
+            "spec_fp and exec_fp instead, or build it with build_parent_training_id()",
+            key="parent_training_id",
+        )
+    variant = int(found["variant"]) if found["variant"] is not None else 1
+    if variant < 1:
+        raise NamingError(
+            f"parent_training_id {text!r} has variant {variant}; variants start at 1",
+            key="parent_training_id",
+        )
+    return found["spec"].lower(), found["exec"].lower(), variant
 
 
 def process_type_for_stage(stage: str) -> str:
@@ -260,7 +339,10 @@ def create_naming_context(
             + ", ".join(f.name for f in fields(NamingContext)),
             key=unknown[0],
         )
-    platform = environment if environment is not None else detect_platform(environ)
+    try:
+        platform = environment if environment is not None else detect_platform(environ)
+    except ValueError as exc:
+        raise NamingError(str(exc), key="environment") from None
     return NamingContext(
         process_type=kind,
         model=name,

@@ -87,9 +87,9 @@ def naming_key_for(context: NamingContext) -> str:
     ``best_configurations``).
     """
     if context.process_type == "hpo":
-        if context.fold_idx is not None:
-            return "hpo_trial_fold"
-        return "hpo_trial" if context.is_trial else "hpo_sweep"
+        if not context.is_trial:
+            return "hpo_sweep"
+        return "hpo_trial_fold" if context.fold_idx is not None else "hpo_trial"
     return context.process_type
 
 

@@ -216,6 +216,15 @@ def build_output_path(
         )
     folder = category_dir(root_dir, cfg, layout.category, layout.cache_subcategory)
     values = context_values(context)
+    if (context.is_trial or context.process_type == "hpo_refit") and values["trial8"] is None:
+        raise PathError(
+            f"patterns.{layout.pattern_key}: a trial's folder needs its trial_key_hash; without "
+            f"it every trial of study {values['study8']} would share one folder (trial number "
+            f"{context.trial_number})",
+            pattern=pattern,
+            key="trial_key_hash",
+            placeholder="trial8",
+        )
     needed = [n for n in Pattern.parse(pattern).required() if values.get(n) is None]
     if needed:
         raise PathError(
