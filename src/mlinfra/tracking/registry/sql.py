@@ -9,6 +9,8 @@ process holds no lock: the database drops it with the connection.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from mlinfra.core.imports import require
 from mlinfra.core.timeutil import format_utc, parse_utc, utc_now
@@ -39,6 +40,16 @@ from mlinfra.tracking.registry.schema import (
 __all__ = ["SqlRegistry"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not use its parent's connections: give it fresh pools."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _PG_INIT_LOCK = 0x6D6C696E  # advisory lock id for schema creation ("mlin")
 
 
@@ -72,25 +83,33 @@ class SqlRegistry(RunRegistry):
         elif self.dialect == "postgresql":
             self.location = _hide_password(self.url)
             require("psycopg", extra="postgres", feature="a PostgreSQL registry")
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            self.engine = self._postgres_engine()
         else:
             raise RegistryError(
                 f"unsupported registry database {self.dialect!r}: use sqlite:///<file> or "
                 "postgresql://..."
             )
         self._writer = self.engine.execution_options(mlinfra_write=True)
-        self._init_schema()
+        try:
+            self._init_schema()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ---- engine and transactions -------------------------------------------------------
 
     def _sqlite_engine(self) -> Engine:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A small pool keeps connections (and so the WAL) open between transactions, which
+        # makes a lookup about 3x faster than a connection per transaction.
         engine = create_engine(
             f"sqlite:///{self.path}",
             connect_args={"timeout": self.busy_timeout},
-            poolclass=NullPool,
+            pool_size=2,
+            max_overflow=4,
         )
+        _ENGINES.add(engine)
         timeout_ms = int(self.busy_timeout * 1000)
 
         @event.listens_for(engine, "connect")
@@ -109,6 +128,18 @@ class SqlRegistry(RunRegistry):
 
         return engine
 
+    def _postgres_engine(self) -> Engine:
+        engine = create_engine(self.url, pool_pre_ping=True)
+        _ENGINES.add(engine)
+        timeout_ms = int(self.busy_timeout * 1000)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # the busy timeout bounds how long a writer waits for a locked counter row
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+
+        return engine
+
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
         engine = self._writer if write else self.engine
@@ -120,7 +151,7 @@ class SqlRegistry(RunRegistry):
 
     def _translate(self, exc: DBAPIError) -> RegistryError:
         text = str(exc.orig or exc).lower()
-        if "locked" in text or "busy" in text:
+        if "locked" in text or "busy" in text or "lock timeout" in text:
             return RegistryTimeoutError(
                 f"registry {self.location} stayed locked for over {self.busy_timeout:.0f} s "
                 "by other writers; retry, or raise the busy timeout"
@@ -165,6 +196,17 @@ class SqlRegistry(RunRegistry):
     # ---- run index ----------------------------------------------------------------------
 
     def upsert_run(self, entry: RunIndexEntry) -> RunIndexEntry:
+        for name, limit in (
+            ("run_key_hash", 64),
+            ("run_id", 64),
+            ("experiment_id", 64),
+            ("tracking_uri", 1024),
+        ):
+            _check_text(getattr(entry, name), name, limit)
+        for name, limit in (("run_name", 255), ("stage", 64)):
+            value = getattr(entry, name)
+            if value is not None:
+                _check_text(value, name, limit)
         now = _iso(utc_now())
         key = (runs.c.tracking_uri == entry.tracking_uri) & (
             runs.c.run_key_hash == entry.run_key_hash
@@ -335,11 +377,16 @@ class SqlRegistry(RunRegistry):
         expires = now + lease
         with self._tx(write=True) as conn:
             row = self._get(conn, counter_key, version)
-            if row.status != "reserved" or row.owner != owner or row.expires_at <= _iso(now):
-                state = "expired" if row.status == "reserved" else row.status
+            active = row.status == "reserved" and row.expires_at > _iso(now)
+            if not active or row.owner != owner:
+                if active:
+                    state = f"reserved by {row.owner!r}"
+                else:
+                    state = "expired" if row.status == "reserved" else row.status
+                    state = f"{state} (owner {row.owner!r})"
                 raise RegistryError(
                     f"version {version} of {counter_key!r} cannot be renewed by {owner!r}: it "
-                    f"is {state} (owner {row.owner!r})"
+                    f"is {state}"
                 )
             conn.execute(
                 update(versions)
