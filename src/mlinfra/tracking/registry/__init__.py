@@ -6,6 +6,8 @@ package loads SQLAlchemy; ``import mlinfra`` and ``import mlinfra.tracking`` do 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mlinfra.tracking.registry.base import (
     DEFAULT_LEASE,
     Allocation,
@@ -13,15 +15,36 @@ from mlinfra.tracking.registry.base import (
     RunIndexEntry,
     RunRegistry,
 )
-from mlinfra.tracking.registry.location import (
-    REGISTRY_ENV,
-    REGISTRY_FILE,
-    check_local_disk,
-    open_registry,
-    registry_path,
-    resolve_registry_url,
-)
 from mlinfra.tracking.registry.sql import SqlRegistry
+
+if TYPE_CHECKING:
+    from mlinfra.tracking.registry.location import (
+        REGISTRY_ENV,
+        REGISTRY_FILE,
+        check_local_disk,
+        open_registry,
+        registry_path,
+        resolve_registry_url,
+    )
+
+# Where the registry lives needs the config and paths layers (pydantic); a caller that gives a URL
+# does not, so those names load on first use.
+_LAZY = {
+    "REGISTRY_ENV",
+    "REGISTRY_FILE",
+    "check_local_disk",
+    "open_registry",
+    "registry_path",
+    "resolve_registry_url",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from mlinfra.tracking.registry import location
+
+        return getattr(location, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_LEASE",

@@ -169,9 +169,17 @@ class RunRegistry(abc.ABC):
         )
         try:
             yield reservation
-        except BaseException:
+        except BaseException as exc:
             if not reservation.committed:
-                reservation.release()
+                try:
+                    reservation.release()
+                except Exception as release_error:  # the block's own error matters more
+                    note = (
+                        f"(releasing version {reservation.version} of {counter_key!r} also failed: "
+                        f"{release_error}; it expires with its lease)"
+                    )
+                    if hasattr(exc, "add_note"):  # Python 3.11+
+                        exc.add_note(note)
             raise
 
     def __enter__(self: _R) -> _R:
