@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/resume_ner
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint services bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,15 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: measure start-up and config composition (figures go to docs/performance.md)
+## bench: measure start-up, config composition and the run registry (figures go to docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/registry.py
+
+## bench-quick: the same benchmarks with --quick: smaller sizes, fewer repetitions
+bench-quick: $(STAMP)
+	$(BIN)/python bench/startup.py --quick
+	$(BIN)/python bench/registry.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -84,7 +84,8 @@ def network_filesystem_reason(
         path: A file or folder (it need not exist yet).
         mounts: The mount table (default: read from ``/proc/mounts``).
     """
-    target = os.path.abspath(os.fspath(path))
+    # realpath: a symlink from local disk onto a network mount leads to the network mount
+    target = os.path.realpath(os.fspath(path))
     if any(target == p or target.startswith(p + "/") for p in _DRIVE_PREFIXES):
         return f"{target} is on Google Drive (a FUSE mount that syncs files while they change)"
     table = read_mounts() if mounts is None else mounts

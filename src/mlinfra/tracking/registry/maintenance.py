@@ -36,20 +36,24 @@ class ImportReport:
 
 
 def _when(text: Any, default: _dt.datetime) -> _dt.datetime:
-    """A timestamp from an old file: aware ones as given, naive ones read as UTC."""
+    """A timestamp from an old file: aware ones as given; naive ones were written by the
+    specification's system with ``datetime.now()``, so they are this machine's local time."""
     if not isinstance(text, str) or not text:
         return default
     try:
         return parse_utc(text)
     except ValueError:
         try:
-            return _dt.datetime.fromisoformat(text).replace(tzinfo=_dt.timezone.utc)
+            return _dt.datetime.fromisoformat(text).astimezone(_dt.timezone.utc)
         except ValueError:
             return default
 
 
 def _add_allocations(
-    registry: SqlRegistry, rows: list[dict[str, Any]], report: ImportReport
+    registry: SqlRegistry,
+    rows: list[dict[str, Any]],
+    report: ImportReport,
+    floors: dict[str, int] | None = None,
 ) -> None:
     """Insert allocations that are not there yet and move each counter past its highest number."""
     now = utc_now()
@@ -67,7 +71,8 @@ def _add_allocations(
         )
         if key not in best or rank[status] > rank[best[key]["status"]]:
             best[key] = {**row, "status": status}
-    highest: dict[str, int] = {}
+    # a counter never goes below a number it had handed out, even if that row was lost
+    highest: dict[str, int] = {k: v - 1 for k, v in (floors or {}).items()}
     with registry._tx(write=True) as conn:
         for (counter_key, version), row in sorted(best.items()):
             reserved = _when(row.get("reserved_at"), now)
@@ -140,7 +145,8 @@ def import_file(registry: SqlRegistry, path: str | Path) -> ImportReport:
     report = ImportReport()
     if isinstance(data, dict) and data.get("format") == EXPORT_FORMAT:
         _add_runs(registry, list(data.get("runs", [])), report)
-        _add_allocations(registry, list(data.get("allocations", [])), report)
+        floors = {str(k): int(v) for k, v in dict(data.get("counters", {})).items()}
+        _add_allocations(registry, list(data.get("allocations", [])), report, floors)
     elif isinstance(data, dict) and isinstance(data.get("allocations"), list):
         _add_allocations(registry, data["allocations"], report)
     elif isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()):
@@ -187,9 +193,13 @@ def repair_sqlite(path: str | Path) -> tuple[Path, ImportReport]:
     target = Path(path)
     if not target.exists():
         raise RegistryError(f"{target}: no such file to repair")
-    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%S%fZ")
     aside = target.with_name(f"{target.name}.damaged-{stamp}")
-    target.replace(aside)
+    n = 1
+    while aside.exists():  # never overwrite an earlier damaged copy
+        aside = target.with_name(f"{target.name}.damaged-{stamp}-{n}")
+        n += 1
+    target.rename(aside)
     for suffix in ("-wal", "-shm"):
         extra = target.with_name(target.name + suffix)
         if extra.exists():
@@ -197,6 +207,7 @@ def repair_sqlite(path: str | Path) -> tuple[Path, ImportReport]:
     report = ImportReport()
     runs_rows: list[dict[str, Any]] = []
     alloc_rows: list[dict[str, Any]] = []
+    counter_rows: list[dict[str, Any]] = []
     try:
         source = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -204,7 +215,11 @@ def repair_sqlite(path: str | Path) -> tuple[Path, ImportReport]:
         source = None
     if source is not None:
         source.row_factory = sqlite3.Row
-        for table, sink in (("mlinfra_runs", runs_rows), ("mlinfra_versions", alloc_rows)):
+        for table, sink in (
+            ("mlinfra_runs", runs_rows),
+            ("mlinfra_versions", alloc_rows),
+            ("mlinfra_counters", counter_rows),
+        ):
             try:
                 sink.extend(dict(r) for r in source.execute(f"SELECT * FROM {table}"))
             except sqlite3.Error as exc:
@@ -213,7 +228,13 @@ def repair_sqlite(path: str | Path) -> tuple[Path, ImportReport]:
     registry = SqlRegistry(f"sqlite:///{target}")
     try:
         _add_runs(registry, runs_rows, report)
-        _add_allocations(registry, alloc_rows, report)
+        floors: dict[str, int] = {}
+        for row in counter_rows:
+            try:
+                floors[str(row["counter_key"])] = int(row["next_version"])
+            except (KeyError, TypeError, ValueError):
+                report.skipped.append(f"counter row {row!r}"[:200])
+        _add_allocations(registry, alloc_rows, report, floors)
     finally:
         registry.close()
     return aside, report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,21 +165,28 @@ class SqlRegistry(RunRegistry):
             )
         return RegistryError(f"registry {self.location}: {exc.orig or exc}")
 
+    def _schema_ready(self) -> bool:
+        """True when every table exists with this schema version (a read: no write lock)."""
+        ours = {t.name for t in metadata.sorted_tables}
+        with self._tx(write=False) as conn:
+            if not ours <= set(inspect(conn).get_table_names()):
+                return False
+            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            raise RegistryError(
+                f"registry {self.location} has schema version {row[0]}, this mlinfra reads "
+                f"{SCHEMA_VERSION}; upgrade mlinfra, or export and import the registry"
+            )
+        return row is not None
+
     def _init_schema(self) -> None:
+        if self._schema_ready():
+            return
         with self._tx(write=True) as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_INIT_LOCK})")
             tables = set(inspect(conn).get_table_names())
             ours = {t.name for t in metadata.sorted_tables}
-            if tables and meta.name not in tables and self.path is not None:
-                raise RegistryCorruptError(
-                    "this SQLite file belongs to another program (tables: "
-                    f"{', '.join(sorted(tables))}), not an mlinfra registry",
-                    path=str(self.path),
-                    repair=f"move it away, or point the registry elsewhere "
-                    f"(MLINFRA_REGISTRY_URL); {_repair_command(str(self.path))} salvages "
-                    "an mlinfra registry only",
-                )
             if not ours <= tables:
                 metadata.create_all(conn, checkfirst=True)
             row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
@@ -348,6 +356,13 @@ class SqlRegistry(RunRegistry):
                     f"version {version} of {counter_key!r} is already committed to run "
                     f"{row.run_id}, not {run_id}"
                 )
+            if row.status == "released":
+                raise RegistryError(
+                    f"version {version} of {counter_key!r} was released by {row.owner!r} and "
+                    "cannot be used any more; reserve a new version"
+                )
+            # an expired reservation may still be committed: its number was never handed out
+            # again, so the name stays unique (the process was only slower than its lease)
             conn.execute(
                 update(versions)
                 .where((versions.c.counter_key == counter_key) & (versions.c.version == version))
@@ -512,4 +527,28 @@ def _check_sqlite_file(path: Path) -> None:
             "this file is not an SQLite database (it may be an old JSON index, or damaged)",
             path=str(path),
             repair=_repair_command(str(path)),
+        )
+    if not header:
+        return
+    # Another program's database is refused before anything (even a PRAGMA) writes to it.
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {
+                r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise RegistryCorruptError(
+            f"the registry database cannot be read ({exc})",
+            path=str(path),
+            repair=_repair_command(str(path)),
+        ) from exc
+    if tables and meta.name not in tables:
+        raise RegistryCorruptError(
+            "this SQLite file belongs to another program (tables: "
+            f"{', '.join(sorted(tables))}), not an mlinfra registry",
+            path=str(path),
+            repair="move it away, or point the registry elsewhere (MLINFRA_REGISTRY_URL)",
         )
