@@ -15,13 +15,16 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ConfigErrorGroup",
+    "FileStoreWarning",
     "MissingDependencyError",
     "MlinfraError",
+    "MlinfraWarning",
     "NamingError",
     "PathError",
     "RegistryCorruptError",
     "RegistryError",
     "RegistryTimeoutError",
+    "TrackingError",
     "UnsafeStorageError",
 ]
 
@@ -176,6 +179,18 @@ def _rebuild_corrupt(reason: str, path: str, repair: str) -> RegistryCorruptErro
 
 class UnsafeStorageError(ConfigError):
     """A database was pointed at a network or FUSE file system, where SQLite locking breaks."""
+
+
+class TrackingError(MlinfraError, RuntimeError):
+    """MLflow could not be set up, or answered with an error."""
+
+
+class MlinfraWarning(UserWarning):
+    """Something works, but not the way mlinfra recommends."""
+
+
+class FileStoreWarning(MlinfraWarning):
+    """MLflow's file store (``file:./mlruns``) is in maintenance mode; SQLite is recommended."""
 
 
 class MissingDependencyError(MlinfraError, ImportError):
