@@ -238,6 +238,7 @@ def setup_mlflow(
 
     mlflow = require("mlflow", feature="MLflow tracking")
     filelock = require("filelock")
+
     def connect() -> str:
         mlflow.set_tracking_uri(uri)
         client = mlflow.MlflowClient(tracking_uri=uri)
