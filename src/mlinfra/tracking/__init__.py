@@ -9,14 +9,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlinfra.tracking.mlflow.runs import (
+        ParamsChangedError,
+        RunHandle,
+        find_mlflow_run,
+        find_or_create_run,
+    )
     from mlinfra.tracking.mlflow.setup import MlflowSetup, setup_mlflow
 
-__all__ = ["MlflowSetup", "setup_mlflow"]
+__all__ = [
+    "MlflowSetup",
+    "ParamsChangedError",
+    "RunHandle",
+    "find_mlflow_run",
+    "find_or_create_run",
+    "setup_mlflow",
+]
+
+_HOMES = {
+    "MlflowSetup": "setup",
+    "setup_mlflow": "setup",
+    "ParamsChangedError": "runs",
+    "RunHandle": "runs",
+    "find_mlflow_run": "runs",
+    "find_or_create_run": "runs",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from mlinfra.tracking.mlflow import setup
+    if name in _HOMES:
+        import importlib
 
-        return getattr(setup, name)
+        module = importlib.import_module(f"mlinfra.tracking.mlflow.{_HOMES[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,285 @@
+"""Find-or-create: a stage run is found again instead of duplicated.
+
+Given a naming context, :func:`find_or_create_run`
+
+1. computes the run key and its hash (:mod:`mlinfra.naming.keys`);
+2. looks the hash up in the registry, under this tracking URI, and checks that the MLflow run still
+   exists, is not deleted and carries the same ``run_key_hash`` tag (a stale entry is dropped);
+3. without a registry entry, searches MLflow once by the ``run_key_hash`` tag and repairs the
+   registry from what it finds;
+4. otherwise creates the run: its name comes from the naming policy with a version reserved in
+   the registry, committed once MLflow has the run (released if creating it fails).
+
+A run found again whose params differ from the ones given is not silently reused: ``on_change``
+says what happens (``"error"``: raise :class:`ParamsChangedError` listing the differences;
+``"new_run"``: create a new run with the next version, and point the index at it;
+``"log_delta"``: keep the run and record the new values as ``param_delta.<name>`` tags, since
+MLflow params cannot change).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlinfra.config import NamingConfig
+from mlinfra.core.imports import require
+from mlinfra.errors import TrackingError
+from mlinfra.naming import NamingContext
+from mlinfra.naming.display_policy import build_mlflow_run_name
+from mlinfra.naming.keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
+from mlinfra.naming.tags import TagsRegistry, build_mlflow_tags
+from mlinfra.tracking.registry import RunIndexEntry, RunRegistry
+
+__all__ = ["OnChange", "ParamsChangedError", "RunHandle", "find_mlflow_run", "find_or_create_run"]
+
+OnChange = Literal["error", "new_run", "log_delta"]
+_PARENT_TAG = "mlflow.parentRunId"
+
+
+class ParamsChangedError(TrackingError):
+    """A run was found again, but with other params than the ones given.
+
+    Attributes:
+        run_id: The existing run.
+        changes: ``name → (logged value, new value)``; ``None`` for a value not logged/not given.
+    """
+
+    def __init__(self, run_id: str, changes: dict[str, tuple[str | None, str | None]]) -> None:
+        self.run_id = run_id
+        self.changes = changes
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changes.items()))
+        super().__init__(
+            f"run {run_id} was found again but its params differ ({listed}); pass "
+            "on_change='new_run' for a new run, or on_change='log_delta' to record the change"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ParamsChangedError, (self.run_id, self.changes))
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """The MLflow run of a context, and how it was obtained.
+
+    Attributes:
+        how: ``"registry"`` (found through the registry), ``"tag_search"`` (found by its tag, the
+            registry repaired) or ``"created"``.
+        changes: Param differences found on a reused run (empty when none).
+    """
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    tracking_uri: str
+    run_key: str
+    run_key_hash: str
+    how: str
+    version: int | None = None
+    changes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+def _client(tracking_uri: str) -> Any:
+    mlflow = require("mlflow", feature="MLflow tracking")
+    return mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _live_run(client: Any, run_id: str, run_key_hash: str, tag: str) -> Any | None:
+    mlflow_exceptions = require("mlflow.exceptions")
+    try:
+        run = client.get_run(run_id)
+    except mlflow_exceptions.MlflowException:
+        return None
+    if run.info.lifecycle_stage == "deleted" or run.data.tags.get(tag) != run_key_hash:
+        return None
+    return run
+
+
+def find_mlflow_run(
+    context: NamingContext,
+    *,
+    registry: RunRegistry,
+    tracking_uri: str,
+    experiment_id: str,
+    tags: TagsRegistry,
+) -> tuple[Any, str] | None:
+    """The live MLflow run of ``context`` and how it was found (``registry`` or ``tag_search``),
+    or ``None``. Never guesses: no "most recent run" fallback.
+    """
+    client = _client(tracking_uri)
+    run_key_hash = build_mlflow_run_key_hash(context)
+    tag = tags.key("grouping", "run_key_hash")
+    entry = registry.find_run(run_key_hash, tracking_uri)
+    if entry is not None:
+        run = _live_run(client, entry.run_id, run_key_hash, tag)
+        if run is not None:
+            return run, "registry"
+        registry.remove_run(run_key_hash, tracking_uri)  # the run was deleted or replaced
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{tag}` = '{run_key_hash}'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    if not found:
+        return None
+    run = found[0]
+    registry.upsert_run(
+        RunIndexEntry(
+            run_key_hash,
+            run.info.run_id,
+            str(run.info.experiment_id),
+            tracking_uri,
+            run.info.run_name,
+            context.process_type,
+        )
+    )
+    return run, "tag_search"
+
+
+def _param_changes(
+    logged: Mapping[str, str], given: Mapping[str, Any]
+) -> dict[str, tuple[str | None, str | None]]:
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for key, value in given.items():
+        text = str(value)
+        if logged.get(key) != text:
+            out[key] = (logged.get(key), text)
+    return out
+
+
+def find_or_create_run(
+    context: NamingContext,
+    *,
+    registry: RunRegistry,
+    tracking_uri: str,
+    experiment_id: str,
+    policy: NamingConfig,
+    tags: TagsRegistry,
+    project_name: str,
+    params: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    versioned: bool = True,
+    on_change: OnChange = "error",
+    extra_tags: Mapping[str, str] | None = None,
+) -> RunHandle:
+    """Find the MLflow run of ``context``, or create it (steps in the module docstring).
+
+    Args:
+        context: The run's identity.
+        registry: The run registry (index and versions).
+        tracking_uri: The tracking store (from :func:`setup_mlflow`).
+        experiment_id: The experiment runs are created in and searched.
+        policy: The naming policy (``naming.yaml``).
+        tags: The tag keys (``tags.yaml``).
+        project_name: ``mlflow.yaml`` ``naming.project_name`` (part of the counter key and tags).
+        params: Params to log on a new run and to compare with a found one.
+        parent_run_id: Makes the new run a child (``mlflow.parentRunId``).
+        versioned: Append a registry-reserved version to the name (``_1``, ``_2``, ...).
+        on_change: What to do when a found run's params differ.
+        extra_tags: More tags for a new run.
+
+    Raises:
+        ParamsChangedError: ``on_change="error"`` and the params differ.
+        TrackingError: MLflow refused to create the run.
+    """
+    if on_change not in ("error", "new_run", "log_delta"):
+        raise TrackingError(f"on_change must be error, new_run or log_delta, not {on_change!r}")
+    client = _client(tracking_uri)
+    run_key = build_mlflow_run_key(context)
+    run_key_hash = build_mlflow_run_key_hash(run_key)
+    given = dict(params or {})
+    found = find_mlflow_run(
+        context,
+        registry=registry,
+        tracking_uri=tracking_uri,
+        experiment_id=experiment_id,
+        tags=tags,
+    )
+    changes: dict[str, tuple[str | None, str | None]] = {}
+    if found is not None:
+        run, how = found
+        changes = _param_changes(run.data.params, given)
+        if not changes or on_change == "log_delta":
+            for key, (_old, new) in changes.items():
+                client.set_tag(run.info.run_id, f"param_delta.{key}", str(new))
+            return RunHandle(
+                run.info.run_id,
+                run.info.run_name,
+                str(run.info.experiment_id),
+                tracking_uri,
+                run_key,
+                run_key_hash,
+                how,
+                changes=changes,
+            )
+        if on_change == "error":
+            raise ParamsChangedError(run.info.run_id, changes)
+
+    run_tags = build_mlflow_tags(
+        context,
+        registry=tags,
+        project_name=project_name,
+        parent_run_id=parent_run_id,
+        run_key_hash=run_key_hash,
+    )
+    if parent_run_id:
+        run_tags[_PARENT_TAG] = parent_run_id
+    run_tags.update(extra_tags or {})
+    if not versioned:
+        run_id, name = _create(client, experiment_id, context, policy, None, run_tags, given)
+        version = None
+    else:
+        counter = build_counter_key(
+            project_name, context.process_type, run_key_hash, str(context.storage_env)
+        )
+        with registry.reserve(counter, owner=_owner()) as reservation:
+            version = reservation.version
+            run_id, name = _create(client, experiment_id, context, policy, version, run_tags, given)
+            reservation.commit(run_id)
+    registry.upsert_run(
+        RunIndexEntry(run_key_hash, run_id, experiment_id, tracking_uri, name, context.process_type)
+    )
+    return RunHandle(
+        run_id,
+        name,
+        experiment_id,
+        tracking_uri,
+        run_key,
+        run_key_hash,
+        "created",
+        version,
+        changes,
+    )
+
+
+def _create(
+    client: Any,
+    experiment_id: str,
+    context: NamingContext,
+    policy: NamingConfig,
+    version: int | None,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> tuple[str, str]:
+    mlflow_exceptions = require("mlflow.exceptions")
+    entities = require("mlflow.entities")
+    name = build_mlflow_run_name(context, policy=policy, version=version)
+    try:
+        run = client.create_run(experiment_id, run_name=name, tags=dict(tags))
+        if params:
+            client.log_batch(
+                run.info.run_id,
+                params=[entities.Param(k, str(v)) for k, v in params.items()],
+            )
+    except mlflow_exceptions.MlflowException as exc:
+        raise TrackingError(f"MLflow refused to create run {name!r}: {exc}") from exc
+    return str(run.info.run_id), name
