@@ -16,14 +16,36 @@ if TYPE_CHECKING:
         find_or_create_run,
     )
     from mlinfra.tracking.mlflow.setup import MlflowSetup, setup_mlflow
+    from mlinfra.tracking.mlflow.trackers import (
+        RunTracker,
+        TrackingTarget,
+        track_benchmark,
+        track_conversion,
+        track_cv_fold,
+        track_final_training,
+        track_hpo_sweep,
+        track_hpo_trial,
+        track_refit,
+        track_run,
+    )
 
 __all__ = [
     "MlflowSetup",
     "ParamsChangedError",
     "RunHandle",
+    "RunTracker",
+    "TrackingTarget",
     "find_mlflow_run",
     "find_or_create_run",
     "setup_mlflow",
+    "track_benchmark",
+    "track_conversion",
+    "track_cv_fold",
+    "track_final_training",
+    "track_hpo_sweep",
+    "track_hpo_trial",
+    "track_refit",
+    "track_run",
 ]
 
 _HOMES = {
@@ -33,6 +55,8 @@ _HOMES = {
     "RunHandle": "runs",
     "find_mlflow_run": "runs",
     "find_or_create_run": "runs",
+    **{name: "trackers" for name in __all__ if name.startswith("track") or name == "RunTracker"},
+    "TrackingTarget": "trackers",
 }
 
 

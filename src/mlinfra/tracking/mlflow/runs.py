@@ -28,9 +28,10 @@ from typing import Any, Literal
 
 from mlinfra.config import NamingConfig
 from mlinfra.core.imports import require
+from mlinfra.core.placeholders import parse_placeholders
 from mlinfra.errors import TrackingError
 from mlinfra.naming import NamingContext
-from mlinfra.naming.display_policy import build_mlflow_run_name
+from mlinfra.naming.display_policy import build_mlflow_run_name, naming_key_for
 from mlinfra.naming.keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlinfra.naming.tags import TagsRegistry, build_mlflow_tags
 from mlinfra.tracking.registry import RunIndexEntry, RunRegistry
@@ -183,7 +184,8 @@ def find_or_create_run(
         project_name: ``mlflow.yaml`` ``naming.project_name`` (part of the counter key and tags).
         params: Params to log on a new run and to compare with a found one.
         parent_run_id: Makes the new run a child (``mlflow.parentRunId``).
-        versioned: Append a registry-reserved version to the name (``_1``, ``_2``, ...).
+        versioned: Append a registry-reserved version to the name (``_1``, ``_2``, ...) when
+            the policy's pattern has a ``{version}`` placeholder.
         on_change: What to do when a found run's params differ.
         extra_tags: More tags for a new run.
 
@@ -234,7 +236,9 @@ def find_or_create_run(
     if parent_run_id:
         run_tags[_PARENT_TAG] = parent_run_id
     run_tags.update(extra_tags or {})
-    if not versioned:
+    spec = policy.run_names.get(naming_key_for(context))
+    # a pattern without {version} (folds, for instance) names one run per key: no counter
+    if not versioned or spec is None or "version" not in parse_placeholders(spec.pattern):
         run_id, name = _create(client, experiment_id, context, policy, None, run_tags, given)
         version = None
     else:

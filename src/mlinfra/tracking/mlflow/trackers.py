@@ -1,0 +1,297 @@
+"""Trackers: one context manager per stage run, built on find-or-create.
+
+``with track_run(target, context) as run:`` finds or creates the stage's MLflow run (see
+:mod:`mlinfra.tracking.mlflow.runs`), yields a :class:`RunTracker` for params, batched metrics,
+tags and artifacts, and ends the run FINISHED, FAILED on an exception, or KILLED on Ctrl-C. The
+caller's exception always propagates unchanged; a failure to end the run is added to it as a
+note, never raised in its place.
+
+The stage helpers (:func:`track_hpo_sweep`, :func:`track_hpo_trial`, :func:`track_cv_fold`,
+:func:`track_refit`, :func:`track_final_training`, :func:`track_benchmark`,
+:func:`track_conversion`) check the context's process type and set the parent link and lineage
+tags of their stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlinfra.config import NamingConfig
+from mlinfra.core.imports import require
+from mlinfra.errors import TrackingError
+from mlinfra.naming import NamingContext
+from mlinfra.naming.tags import TagsRegistry, sanitize_tag_value
+from mlinfra.tracking.mlflow.runs import OnChange, RunHandle, find_or_create_run
+from mlinfra.tracking.registry import RunRegistry
+
+__all__ = [
+    "RunTracker",
+    "TrackingTarget",
+    "track_benchmark",
+    "track_conversion",
+    "track_cv_fold",
+    "track_final_training",
+    "track_hpo_sweep",
+    "track_hpo_trial",
+    "track_refit",
+    "track_run",
+]
+
+_MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+class _TrialLike(Protocol):
+    number: int
+
+    def set_user_attr(self, key: str, value: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs go and how they are named: the arguments every tracker shares."""
+
+    registry: RunRegistry
+    tracking_uri: str
+    experiment_id: str
+    policy: NamingConfig
+    tags: TagsRegistry
+    project_name: str
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`find_or_create_run`."""
+        return {
+            "registry": self.registry,
+            "tracking_uri": self.tracking_uri,
+            "experiment_id": self.experiment_id,
+            "policy": self.policy,
+            "tags": self.tags,
+            "project_name": self.project_name,
+        }
+
+
+@dataclass
+class RunTracker:
+    """A started run: log to it inside a ``track_*`` block."""
+
+    handle: RunHandle
+    client: Any
+    _metrics: list[Any] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.handle.run_id
+
+    @property
+    def run_name(self) -> str:
+        return self.handle.run_name
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params not logged yet; a different value for a logged one is recorded as a
+        ``param_delta.<name>`` tag (MLflow params cannot change)."""
+        entities = require("mlflow.entities")
+        logged = self.client.get_run(self.run_id).data.params
+        new = [entities.Param(k, str(v)) for k, v in params.items() if k not in logged]
+        for key, value in params.items():
+            if key in logged and logged[key] != str(value):
+                self.client.set_tag(self.run_id, f"param_delta.{key}", str(value))
+        if new:
+            self.client.log_batch(self.run_id, params=new)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Queue one metric value; values are sent in batches (see :meth:`flush`)."""
+        entities = require("mlflow.entities")
+        self._metrics.append(
+            entities.Metric(key, float(value), int(time.time() * 1000), int(step or 0))
+        )
+        if len(self._metrics) >= _MAX_BATCH:
+            self.flush()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Queue several metric values at one step."""
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags now (values sanitised to MLflow's limits)."""
+        entities = require("mlflow.entities")
+        self.client.log_batch(
+            self.run_id,
+            tags=[entities.RunTag(k, sanitize_tag_value(v)) for k, v in tags.items()],
+        )
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a file or a folder to the run's artifacts."""
+        target = Path(path)
+        if target.is_dir():
+            self.client.log_artifacts(self.run_id, str(target), artifact_path)
+        elif target.is_file():
+            self.client.log_artifact(self.run_id, str(target), artifact_path)
+        else:
+            raise TrackingError(f"cannot log artifact {target}: no such file or folder")
+
+    def flush(self) -> None:
+        """Send queued metric values (at most 1000 per request)."""
+        while self._metrics:
+            batch, self._metrics = self._metrics[:_MAX_BATCH], self._metrics[_MAX_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    if hasattr(exc, "add_note"):  # Python 3.11+
+        exc.add_note(note)
+
+
+@contextmanager
+def track_run(
+    target: TrackingTarget,
+    context: NamingContext,
+    *,
+    params: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    lineage: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    on_change: OnChange = "error",
+    versioned: bool = True,
+) -> Iterator[RunTracker]:
+    """Find or create the run of ``context`` and track it for the block.
+
+    Args:
+        target: Where runs go (registry, tracking store, experiment, naming policy, tag keys).
+        context: The run's identity.
+        params: Params (compared with a run found again; see ``on_change``).
+        parent_run_id: Makes the run a child of this one.
+        lineage: ``tags.yaml`` lineage names (``hpo_trial_run_id``, ...) to values.
+        tags: More tags.
+        on_change: What to do when a found run has other params.
+        versioned: Give the run name a registry-reserved version suffix.
+
+    Yields:
+        The tracker; the run ends FINISHED, FAILED (exception) or KILLED (KeyboardInterrupt).
+    """
+    extra = dict(tags or {})
+    for name, value in (lineage or {}).items():
+        extra[target.tags.key("lineage", name)] = value
+    handle = find_or_create_run(
+        context,
+        params=params,
+        parent_run_id=parent_run_id,
+        versioned=versioned,
+        on_change=on_change,
+        extra_tags=extra,
+        **target.kwargs(),
+    )
+    mlflow = require("mlflow", feature="MLflow tracking")
+    client = mlflow.MlflowClient(tracking_uri=target.tracking_uri)
+    if handle.how != "created":
+        client.update_run(handle.run_id, status="RUNNING")  # resumed
+        if extra:
+            RunTracker(handle, client).set_tags(extra)
+    tracker = RunTracker(handle, client)
+    try:
+        yield tracker
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        try:
+            tracker.flush()
+            client.set_terminated(handle.run_id, status=status)
+        except Exception as end_error:  # the caller's exception matters more
+            _add_note(exc, f"(marking run {handle.run_id} {status} also failed: {end_error})")
+        raise
+    tracker.flush()
+    client.set_terminated(handle.run_id, status="FINISHED")
+
+
+def _expect(context: NamingContext, process_type: str, what: str) -> None:
+    if context.process_type != process_type:
+        raise TrackingError(f"{what} needs a {process_type} context, got {context.process_type!r}")
+
+
+@contextmanager
+def track_hpo_sweep(
+    target: TrackingTarget, context: NamingContext, **kwargs: Any
+) -> Iterator[RunTracker]:
+    """The parent run of a study (an ``hpo`` context without a trial)."""
+    _expect(context, "hpo", "an HPO sweep")
+    if context.is_trial:
+        raise TrackingError("an HPO sweep's context must not name a trial (trial_number/trial_id)")
+    with track_run(target, context, **kwargs) as run:
+        yield run
+
+
+@contextmanager
+def track_hpo_trial(
+    target: TrackingTarget,
+    context: NamingContext,
+    *,
+    parent_run_id: str,
+    trial: _TrialLike | None = None,
+    **kwargs: Any,
+) -> Iterator[RunTracker]:
+    """A trial's child run of the sweep; with an Optuna ``trial``, links trial and run both ways
+    (user attributes ``mlflow_run_id``/``mlflow_run_name`` on the trial)."""
+    _expect(context, "hpo", "an HPO trial")
+    if not context.is_trial or context.fold_idx is not None:
+        raise TrackingError("an HPO trial's context needs a trial number and no fold")
+    with track_run(target, context, parent_run_id=parent_run_id, **kwargs) as run:
+        if trial is not None:
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+            trial.set_user_attr("mlflow_run_name", run.run_name)
+        yield run
+
+
+@contextmanager
+def track_cv_fold(
+    target: TrackingTarget, context: NamingContext, *, parent_run_id: str, **kwargs: Any
+) -> Iterator[RunTracker]:
+    """A cross-validation fold: a child of its trial's run (so a grandchild of the sweep)."""
+    _expect(context, "hpo", "a CV fold")
+    if context.fold_idx is None:
+        raise TrackingError("a CV fold's context needs fold_idx")
+    with track_run(target, context, parent_run_id=parent_run_id, **kwargs) as run:
+        yield run
+
+
+@contextmanager
+def track_refit(
+    target: TrackingTarget,
+    context: NamingContext,
+    *,
+    parent_run_id: str,
+    trial_run_id: str,
+    **kwargs: Any,
+) -> Iterator[RunTracker]:
+    """The refit of the best trial: a child of the sweep, linked to the trial's run."""
+    _expect(context, "hpo_refit", "a refit")
+    lineage = {"hpo_trial_run_id": trial_run_id, "hpo_sweep_run_id": parent_run_id}
+    with track_run(target, context, parent_run_id=parent_run_id, lineage=lineage, **kwargs) as run:
+        yield run
+
+
+def _stage(process_type: str, what: str) -> Callable[..., AbstractContextManager[RunTracker]]:
+    @contextmanager
+    def tracker(
+        target: TrackingTarget,
+        context: NamingContext,
+        *,
+        lineage: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[RunTracker]:
+        _expect(context, process_type, what)
+        with track_run(target, context, lineage=lineage, **kwargs) as run:
+            yield run
+
+    tracker.__doc__ = (
+        f"The run of {what}; ``lineage`` links it to where it came from (``tags.yaml`` "
+        "lineage names such as ``parent_training_run_id`` or ``hpo_refit_run_id``)."
+    )
+    return tracker
+
+
+track_final_training = _stage("final_training", "a final training")
+track_benchmark = _stage("benchmarking", "a benchmark")
+track_conversion = _stage("conversion", "a conversion")
