@@ -25,6 +25,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "mlinfra.cli.index_cmd:index",
         "Look up, list, clean, import and export the run registry.",
     ),
+    "runs": ("mlinfra.cli.runs_cmd:runs", "List and find MLflow runs of the project."),
+    "doctor": (
+        "mlinfra.cli.doctor_cmd:doctor",
+        "Check the platform, project, tracking and registry setup.",
+    ),
 }
 
 

@@ -106,8 +106,8 @@ def resolve_tracking_uri(
         )
     if root is None:
         raise ConfigError(
-            "no project to place the MLflow database in: pass root_dir, run inside a project, "
-            "or give a tracking_uri"
+            "no project to place the MLflow database in: run inside a project (a folder with "
+            "config/), name one (--project or root_dir=), or give a tracking URI"
         )
     return default_tracking_uri(root)[0], "default"
 
@@ -192,7 +192,8 @@ def setup_mlflow(
         where = check_platform(platform) if platform else detect_platform(env)
     except ValueError as exc:
         raise ConfigError(str(exc), key="platform") from None
-    root: Path | None = Path(root_dir) if root_dir is not None else None
+    # resolved like Project.discover does, so the same project always gives the same URI
+    root: Path | None = Path(root_dir).resolve() if root_dir is not None else None
     folder: Path | None = Path(config_dir) if config_dir is not None else None
     if root is None or folder is None:
         try:
