@@ -94,11 +94,14 @@ def _owner() -> str:
 
 
 def _live_run(client: Any, run_id: str, run_key_hash: str, tag: str) -> Any | None:
+    """The run if it still exists with this key; ``None`` only when MLflow says it is gone."""
     mlflow_exceptions = require("mlflow.exceptions")
     try:
         run = client.get_run(run_id)
-    except mlflow_exceptions.MlflowException:
-        return None
+    except mlflow_exceptions.MlflowException as exc:
+        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise TrackingError(f"cannot read MLflow run {run_id}: {exc}") from exc
     if run.info.lifecycle_stage == "deleted" or run.data.tags.get(tag) != run_key_hash:
         return None
     return run
@@ -124,12 +127,16 @@ def find_mlflow_run(
         if run is not None:
             return run, "registry"
         registry.remove_run(run_key_hash, tracking_uri)  # the run was deleted or replaced
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{tag}` = '{run_key_hash}'",
-        max_results=1,
-        order_by=["attributes.start_time DESC"],
-    )
+    mlflow_exceptions = require("mlflow.exceptions")
+    try:
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{tag}` = '{run_key_hash}'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+    except mlflow_exceptions.MlflowException as exc:
+        raise TrackingError(f"cannot search MLflow runs at {tracking_uri}: {exc}") from exc
     if not found:
         return None
     run = found[0]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,10 +126,30 @@ def _sqlite_path(uri: str) -> Path | None:
     return None
 
 
+def _check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast when a tracking server does not answer (MLflow itself retries for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    health = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers; a server without /health is still a server
+    except OSError as exc:
+        raise TrackingError(
+            f"the MLflow tracking server at {uri} does not answer ({exc}); start it, or check "
+            "MLFLOW_TRACKING_URI / mlflow.yaml (`mlinfra doctor` shows where the URI came from)"
+        ) from exc
+
+
 def _get_or_create(client: Any, name: str, artifact_location: str | None) -> str:
     mlflow_exceptions = require("mlflow.exceptions", feature="MLflow tracking")
     for attempt in range(20):
-        found = client.get_experiment_by_name(name)
+        try:
+            found = client.get_experiment_by_name(name)
+        except mlflow_exceptions.MlflowException as exc:
+            raise TrackingError(f"cannot look up MLflow experiment {name!r}: {exc}") from exc
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 raise TrackingError(
@@ -247,6 +269,7 @@ def setup_mlflow(
         mlflow.set_experiment(experiment_id=found)
         return found
 
+    _check_server(uri)
     if db is not None:
         # MLflow creates and migrates a new SQLite database when a store first opens it; two
         # processes doing that at once fail ("duplicate column"), so opening is serialised
