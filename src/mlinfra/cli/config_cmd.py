@@ -21,9 +21,6 @@ from mlinfra.errors import ConfigError
 
 __all__ = ["config"]
 
-_project_options = project_options
-_handle_errors = handle_errors
-
 
 def _pick_experiment(config_dir: Path, name: str | None) -> str:
     if name:
@@ -60,8 +57,8 @@ def config() -> None:
     help="Output format.",
 )
 @click.argument("overrides", nargs=-1)
-@_project_options
-@_handle_errors
+@project_options
+@handle_errors
 def show(
     experiment: str | None,
     stage: str | None,
@@ -108,8 +105,8 @@ def show(
 
 @config.command("validate")
 @click.option("--experiment", "-e", help="Check only this experiment (files are all checked).")
-@_project_options
-@_handle_errors
+@project_options
+@handle_errors
 def validate(experiment: str | None, project: Path | None, config_dir: Path | None) -> None:
     """Check every YAML file and every experiment; list every problem found.
 

@@ -15,15 +15,10 @@ from pathlib import Path
 import click
 
 from mlinfra.cli.common import handle_errors, project_options
-from mlinfra.cli.runs_cmd import (
-    TrackingTarget,
-    file_store_dir,
-    hide_password,
-    probe_http,
-    sqlite_file,
-)
+from mlinfra.cli.runs_cmd import TrackingTarget
 from mlinfra.config import Project
 from mlinfra.errors import ConfigError
+from mlinfra.tracking.uris import file_store_dir, hide_password, probe_http, sqlite_file
 
 __all__ = ["doctor"]
 

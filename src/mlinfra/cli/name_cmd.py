@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from mlinfra.naming import (
     process_type_for_stage,
 )
 
-__all__ = ["name"]
+__all__ = ["build_context", "name"]
 
 _ALIASES = {"backbone": "model", "study_hash": "study_key_hash"}
 _INTS = frozenset({"trial_number", "fold_idx", "variant"})
@@ -68,6 +69,36 @@ def _process_and_stage(process: str) -> tuple[str, str | None]:
     )
 
 
+def build_context(
+    kind: str,
+    stage: str | None,
+    values: dict[str, Any],
+    platform: str | None,
+    environ: Mapping[str, str],
+    *,
+    process_text: str,
+) -> NamingContext:
+    """The naming context of a command line: PROCESS (as ``kind`` and ``stage``), parsed
+    KEY=VALUE fields and ``--platform``; shared by ``mlinfra name`` and ``mlinfra runs find``.
+
+    Raises:
+        click.BadParameter: the fields contradict PROCESS or ``--platform`` (exit status 2).
+        NamingError: the context itself is invalid.
+    """
+    if stage is not None and values.setdefault("stage", stage) != stage:
+        raise click.BadParameter(
+            f"stage={values['stage']} disagrees with {process_text}", param_hint="FIELDS"
+        )
+    if platform is not None:
+        for key in ("environment", "storage_env"):
+            if key in values:
+                raise click.BadParameter(
+                    f"give --platform or {key}=, not both", param_hint="--platform"
+                )
+        values["environment"] = values["storage_env"] = platform
+    return create_naming_context(kind, environ=environ, **values)
+
+
 @click.command("name")
 @click.argument("process")
 @click.argument("fields_", metavar="[FIELDS]...", nargs=-1)
@@ -103,20 +134,15 @@ def name(
     Example:
       mlinfra name hpo_trial model=distilbert study_hash=350a79aa trial_number=3 --platform local
     """
-    values = _parse_fields(fields_)
     kind, stage = _process_and_stage(process)
-    if stage is not None and values.setdefault("stage", stage) != stage:
-        raise click.BadParameter(
-            f"stage={values['stage']} disagrees with PROCESS {process!r}", param_hint="FIELDS"
-        )
-    if platform is not None:
-        for key in ("environment", "storage_env"):
-            if key in values:
-                raise click.BadParameter(
-                    f"give --platform or {key}=, not both", param_hint="--platform"
-                )
-        values["environment"] = values["storage_env"] = platform
     proj = Project.discover(project=project, config_dir=config_dir)
-    context = create_naming_context(kind, environ=proj.environ, **values)
+    context = build_context(
+        kind,
+        stage,
+        _parse_fields(fields_),
+        platform,
+        proj.environ,
+        process_text=f"PROCESS {process!r}",
+    )
     policy = load_naming_policy(proj.config_dir, environ=proj.environ)
     click.echo(build_mlflow_run_name(context, policy=policy, version=version))

@@ -21,17 +21,9 @@ from mlinfra.cli.common import handle_errors, project_options
 from mlinfra.config import Project
 from mlinfra.core.platforms import PLATFORMS
 from mlinfra.errors import ConfigError, TrackingError
+from mlinfra.tracking.uris import file_store_dir, hide_password, probe_http, sqlite_file
 
-__all__ = [
-    "TrackingTarget",
-    "file_store_dir",
-    "hide_password",
-    "missing_store",
-    "probe_http",
-    "resolve_tracking",
-    "runs",
-    "sqlite_file",
-]
+__all__ = ["TrackingTarget", "missing_store", "resolve_tracking", "runs"]
 
 _ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 
@@ -77,75 +69,12 @@ def resolve_tracking(project: Project, platform: str | None = None) -> TrackingT
     return TrackingTarget(uri, source, where)
 
 
-def sqlite_file(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (``None`` for any other URL, or in memory)."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    rest = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest)
-
-
-def file_store_dir(uri: str) -> Path | None:
-    """The folder of MLflow's file store (``file:`` URI or a plain path), else ``None``."""
-    if uri.startswith("file:"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(uri).path))
-    if "://" not in uri and not uri.startswith(("sqlite:", "databricks", "azureml:")):
-        return Path(uri)
-    return None
-
-
-def hide_password(uri: str) -> str:
-    """``uri`` with the password of its ``user:password@`` part replaced by ``***``."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(uri)
-        if parts.password is None:
-            return uri
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-    except ValueError:
-        return uri.split("://", 1)[0] + "://..."
-
-
 def missing_store(uri: str) -> Path | None:
     """The local database file or file-store folder of ``uri`` when it does not exist yet."""
     local = sqlite_file(uri) or file_store_dir(uri)
     if local is not None and not local.exists():
         return local
     return None
-
-
-def probe_http(uri: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """Whether the tracking server at ``uri`` answers: ``(ok, what happened)``.
-
-    Asks ``<uri>/health``, then ``<uri>/api/2.0/mlflow/experiments/search?max_results=1`` (a
-    server without the health endpoint), each with ``timeout`` seconds.
-    """
-    import urllib.error
-    import urllib.request
-
-    base = uri.rstrip("/")
-    shown = hide_password(base)
-    last = ""
-    for path in ("/health", "/api/2.0/mlflow/experiments/search?max_results=1"):
-        try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:
-                return True, f"GET {path.split('?')[0]} answered HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code in (401, 403):
-                return False, f"{shown} refuses access (HTTP {exc.code} for {path.split('?')[0]})"
-            last = f"HTTP {exc.code} for GET {path.split('?')[0]}"
-        except urllib.error.URLError as exc:
-            return False, f"cannot reach {shown}: {exc.reason}"
-        except (OSError, ValueError) as exc:  # a timeout while reading, a malformed URL
-            return False, f"cannot reach {shown}: {exc}"
-    return False, f"{shown} answers, but not as an MLflow server ({last})"
 
 
 # ---- MLflow access -----------------------------------------------------------------------------
@@ -379,8 +308,7 @@ def find(
     Example:
       mlinfra runs find process=hpo model=distilbert study_key_hash=350a79aa...
     """
-    from mlinfra.cli.name_cmd import _parse_fields, _process_and_stage
-    from mlinfra.naming import create_naming_context
+    from mlinfra.cli.name_cmd import _parse_fields, _process_and_stage, build_context
     from mlinfra.naming.keys import build_mlflow_run_key, build_mlflow_run_key_hash
 
     process, rest = _split_process(fields_)
@@ -389,19 +317,10 @@ def find(
         kind, stage = _process_and_stage(process)
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint="FIELDS") from None
-    if stage is not None and values.setdefault("stage", stage) != stage:
-        raise click.BadParameter(
-            f"stage={values['stage']} disagrees with process={process}", param_hint="FIELDS"
-        )
-    if platform is not None:
-        for key in ("environment", "storage_env"):
-            if key in values:
-                raise click.BadParameter(
-                    f"give --platform or {key}=, not both", param_hint="--platform"
-                )
-        values["environment"] = values["storage_env"] = platform
     proj = Project.discover(project=project, config_dir=config_dir)
-    context = create_naming_context(kind, environ=proj.environ, **values)
+    context = build_context(
+        kind, stage, values, platform, proj.environ, process_text=f"process={process}"
+    )
     run_key = build_mlflow_run_key(context)
     key_hash = build_mlflow_run_key_hash(run_key)
     target = resolve_tracking(proj)

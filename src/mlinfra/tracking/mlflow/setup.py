@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from mlinfra.core.imports import require
 from mlinfra.core.platforms import check_platform, detect_platform
 from mlinfra.errors import ConfigError, FileStoreWarning, TrackingError
 from mlinfra.tracking.registry.location import check_local_disk
+from mlinfra.tracking.uris import server_unreachable, sqlite_file
 
 __all__ = ["MlflowSetup", "default_tracking_uri", "resolve_tracking_uri", "setup_mlflow"]
 
@@ -114,33 +113,14 @@ def resolve_tracking_uri(
     return default_tracking_uri(root)[0], "default"
 
 
-def _sqlite_path(uri: str) -> Path | None:
-    if uri.startswith("sqlite:///"):
-        rest = uri.removeprefix("sqlite:///")
-        if rest and rest != ":memory:":
-            return (
-                Path(rest if rest.startswith("/") else "/" + rest)
-                if uri.startswith("sqlite:////")
-                else Path(rest)
-            )
-    return None
-
-
-def _check_server(uri: str, timeout: float = 5.0) -> None:
+def _check_server(uri: str) -> None:
     """Fail fast when a tracking server does not answer (MLflow itself retries for minutes)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    health = uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(health, timeout=timeout):
-            return
-    except urllib.error.HTTPError:
-        return  # it answers; a server without /health is still a server
-    except OSError as exc:
+    reason = server_unreachable(uri)
+    if reason is not None:
         raise TrackingError(
-            f"the MLflow tracking server at {uri} does not answer ({exc}); start it, or check "
+            f"the MLflow tracking server does not answer ({reason}); start it, or check "
             "MLFLOW_TRACKING_URI / mlflow.yaml (`mlinfra doctor` shows where the URI came from)"
-        ) from exc
+        )
 
 
 def _get_or_create(client: Any, name: str, artifact_location: str | None) -> str:
@@ -242,7 +222,7 @@ def setup_mlflow(
         )
 
     artifact_location: str | None = None
-    db = _sqlite_path(uri)
+    db = sqlite_file(uri)
     if db is not None:
         check_local_disk(db, what="MLflow database")
         db.parent.mkdir(parents=True, exist_ok=True)

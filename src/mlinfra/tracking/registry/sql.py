@@ -37,6 +37,7 @@ from mlinfra.tracking.registry.schema import (
     runs,
     versions,
 )
+from mlinfra.tracking.uris import hide_password
 
 __all__ = ["SqlRegistry"]
 
@@ -82,7 +83,7 @@ class SqlRegistry(RunRegistry):
             _check_sqlite_file(self.path)
             self.engine = self._sqlite_engine()
         elif self.dialect == "postgresql":
-            self.location = _hide_password(self.url)
+            self.location = hide_password(self.url)
             require("psycopg", extra="postgres", feature="a PostgreSQL registry")
             self.engine = self._postgres_engine()
         else:
@@ -499,12 +500,6 @@ def _normalise_url(url: str) -> str:
         if text.startswith(prefix):
             return "postgresql+psycopg://" + text[len(prefix) :]
     return text
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _check_sqlite_file(path: Path) -> None:
