@@ -28,7 +28,7 @@ Everything lives in a temporary folder that is removed at the end. What is measu
   How the stores are populated (creating 100k MLflow runs through the client would take hours):
 
   - registry: the first entry through ``SqlRegistry.upsert_run``, the rest bulk-inserted into the
-    registry's own ``mlinfra_runs`` table (``mlinfra.tracking.registry.schema.runs``) through its
+    registry's own ``mlinfra_runs`` table (``mlinfra.registry.schema.runs``) through its
     engine in one transaction, with the same column values ``upsert_run`` writes;
   - MLflow: ``MlflowClient`` creates the experiment and two runs (so MLflow builds its schema and
     writes its own rows), then the remaining runs are bulk-inserted with ``sqlite3.executemany``
@@ -42,7 +42,7 @@ Everything lives in a temporary folder that is removed at the end. What is measu
   lookup's result is checked too, outside the timed interval.
 
   One more fresh-process row, with no peer to beat, splits the fresh-process lookup: a process
-  that only runs ``import mlinfra.tracking.registry.sql``, next to a bare ``python -c pass``.
+  that only runs ``import mlinfra.registry.sql``, next to a bare ``python -c pass``.
 
 * **Reservations per second** with 1, 4 and 16 processes sharing one store, each reserving and
   committing a run-name version of one shared counter key in a loop for a fixed count (200, quick
@@ -98,7 +98,7 @@ STAGE = "hpo"
 # Fresh-process lookups: argv[1:] = store, key hash, tracking URI or experiment id, expected id.
 OURS_FRESH = """\
 import sys
-from mlinfra.tracking.registry.sql import SqlRegistry
+from mlinfra.registry.sql import SqlRegistry
 registry = SqlRegistry(sys.argv[1])
 entry = registry.find_run(sys.argv[2], sys.argv[3])
 assert entry is not None and entry.run_id == sys.argv[4], entry
@@ -301,9 +301,9 @@ def _populate_mlflow(folder: Path, runs: list[Run]) -> tuple[str, str]:
 def _populate_registry(folder: Path, runs: list[Run], tracking_uri: str, exp_id: str) -> str:
     """Build the registry (see the module docstring); return its URL."""
     from mlinfra.core.timeutil import format_utc
-    from mlinfra.tracking.registry.base import RunIndexEntry
-    from mlinfra.tracking.registry.schema import runs as runs_table
-    from mlinfra.tracking.registry.sql import SqlRegistry
+    from mlinfra.registry.base import RunIndexEntry
+    from mlinfra.registry.schema import runs as runs_table
+    from mlinfra.registry.sql import SqlRegistry
 
     url = f"sqlite:///{folder / 'registry.db'}"
     registry = SqlRegistry(url)
@@ -372,7 +372,7 @@ def _measure_lookups(size: int, *, quick: bool, repeat: int) -> list[tuple[str, 
     """Populate the three indexes with ``size`` runs and time lookups in them."""
     from mlflow import MlflowClient
 
-    from mlinfra.tracking.registry.sql import SqlRegistry
+    from mlinfra.registry.sql import SqlRegistry
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets its own
     out: list[tuple[str, Row]] = []
@@ -472,11 +472,9 @@ def _measure_lookups(size: int, *, quick: bool, repeat: int) -> list[tuple[str, 
 
 def _measure_import(repeat: int) -> Row:
     """What a fresh process pays before its first lookup: the interpreter, then the import."""
-    ours = _time_fresh(
-        "import", "import mlinfra.tracking.registry.sql", [[]] * (repeat + 1), repeat
-    )
+    ours = _time_fresh("import", "import mlinfra.registry.sql", [[]] * (repeat + 1), repeat)
     bare = _time_fresh("`python -c pass`", "pass", [[]] * (repeat + 1), repeat)
-    measurement = "fresh process: `import mlinfra.tracking.registry.sql` only (median)"
+    measurement = "fresh process: `import mlinfra.registry.sql` only (median)"
     _progress(f"import only: {ours.cell()}, bare interpreter {bare.cell()}")
     return Row(measurement, "–", ours, bare, comparable=False)
 
@@ -486,7 +484,7 @@ def _measure_import(repeat: int) -> Row:
 
 def _ours_worker(url: str, owner: str, count: int, barrier: Any, results: Any) -> None:
     try:
-        from mlinfra.tracking.registry.sql import SqlRegistry
+        from mlinfra.registry.sql import SqlRegistry
 
         registry = SqlRegistry(url)
         got = []
@@ -635,7 +633,7 @@ def _check_versions(
 
 
 def _measure_reservations(processes: int, count: int) -> tuple[Row, list[str]]:
-    from mlinfra.tracking.registry.sql import SqlRegistry
+    from mlinfra.registry.sql import SqlRegistry
 
     total = processes * count
     noun = "process" if processes == 1 else "processes"

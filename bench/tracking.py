@@ -102,8 +102,8 @@ class Bench:
 
         from mlinfra.naming.display_policy import load_naming_policy
         from mlinfra.naming.tags import load_tags_registry
+        from mlinfra.registry import SqlRegistry
         from mlinfra.tracking.mlflow.setup import setup_mlflow
-        from mlinfra.tracking.registry import SqlRegistry
 
         config = folder / "project" / "config"
         shutil.copytree(EXAMPLE / "config", config)
@@ -288,7 +288,7 @@ def _breakdown(bench: Bench, n: int) -> tuple[Breakdown, Breakdown]:
     and MLflow's methods), for ``n`` new contexts and then ``n`` found again."""
     from mlflow import MlflowClient
 
-    from mlinfra.tracking.registry.sql import SqlRegistry
+    from mlinfra.registry.sql import SqlRegistry
 
     owners = {"SqlRegistry": SqlRegistry, "MlflowClient": MlflowClient}
     spent: dict[str, float] = {}

@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BackupError",
+    "BackupPathError",
+    "BackupWarning",
+    "CheckpointNotFoundError",
     "ConfigError",
     "ConfigErrorGroup",
+    "DataChangedError",
     "FileStoreWarning",
+    "FingerprintError",
+    "MetadataCorruptError",
+    "MetadataError",
+    "MetadataSchemaError",
+    "MetadataTimeoutError",
     "MissingDependencyError",
     "MlinfraError",
     "MlinfraWarning",
@@ -185,8 +195,124 @@ class TrackingError(MlinfraError, RuntimeError):
     """MLflow could not be set up, or answered with an error."""
 
 
+class _AboutPath(MlinfraError):
+    """An error about one file or folder: the message starts with its path.
+
+    Attributes:
+        reason: What went wrong and what to do.
+        path: The file or folder concerned, when there is one.
+    """
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_with_path, (type(self), self.reason, self.path))
+
+
+class FingerprintError(_AboutPath, RuntimeError):
+    """A fingerprint could not be computed (a missing or unreadable file, a symlink loop, git
+    failing); ``path`` names the file or folder."""
+
+
+class DataChangedError(FingerprintError):
+    """Files changed while they were being fingerprinted; the result would mix two versions."""
+
+
+class MetadataError(_AboutPath, ValueError):
+    """An output folder's ``metadata.json`` cannot be read or updated; ``path`` names the file."""
+
+
+class MetadataCorruptError(MetadataError):
+    """``metadata.json`` is not valid JSON, or not an object; it is left as it is."""
+
+
+class MetadataTimeoutError(MetadataError, TimeoutError):
+    """Another process held a ``metadata.json`` lock for longer than the timeout."""
+
+
+class MetadataSchemaError(MetadataError):
+    """``metadata.json`` was written with a schema this mlinfra does not read (a newer one)."""
+
+
+def _rebuild_with_path(cls: type[Any], reason: str, path: str | None) -> Any:
+    return cls(reason, path=path)
+
+
+class BackupError(MlinfraError, OSError):
+    """A backup or a restore could not be made, or what it copied did not verify.
+
+    The previous good copy is never deleted before a new one is complete, so after this error
+    the backup (or the local copy, for a restore) is the one that existed before.
+
+    Attributes:
+        reason: What went wrong and what to do.
+        path: The local file or folder concerned, when there is one.
+    """
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_backup_error, (type(self), self.reason, self.path))
+
+
+class BackupPathError(MlinfraError, ValueError):
+    """A path cannot be backed up or restored where it is: it is already inside the backup root
+    (a Google Drive path), outside the project, or not under the outputs folder.
+
+    Attributes:
+        reason: What is wrong and what to do.
+        path: The refused path.
+    """
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_backup_error, (type(self), self.reason, self.path))
+
+
+class CheckpointNotFoundError(MlinfraError, FileNotFoundError):
+    """No model checkpoint where one was expected.
+
+    Attributes:
+        reason: What was looked for, what was found instead, and what to do.
+        path: The folder searched.
+    """
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_backup_error, (type(self), self.reason, self.path))
+
+
+def _rebuild_backup_error(cls: type[Any], reason: str, path: str | None) -> Any:
+    return cls(reason, path=path)
+
+
 class MlinfraWarning(UserWarning):
     """Something works, but not the way mlinfra recommends."""
+
+
+class BackupWarning(MlinfraWarning):
+    """A backup failed and the caller asked to be warned (``on_error="warn"``) instead of
+    stopping; the message says what failed and the previous good copy is untouched."""
 
 
 class FileStoreWarning(MlinfraWarning):

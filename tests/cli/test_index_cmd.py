@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlinfra.cli.main import cli
-from mlinfra.tracking.registry import REGISTRY_ENV, RunIndexEntry, SqlRegistry
+from mlinfra.registry import REGISTRY_ENV, RunIndexEntry, SqlRegistry
 
 KEY = "resume-ner:hpo:study-abc:local"
 LOCAL_URI = "sqlite:///mlruns/mlflow.db"

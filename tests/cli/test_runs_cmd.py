@@ -16,9 +16,9 @@ from mlinfra.cli.main import cli
 from mlinfra.naming import NamingContext, create_naming_context
 from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.tags import load_tags_registry
+from mlinfra.registry import SqlRegistry, open_registry
 from mlinfra.tracking.mlflow.runs import RunHandle, find_or_create_run
 from mlinfra.tracking.mlflow.setup import setup_mlflow
-from mlinfra.tracking.registry import SqlRegistry, open_registry
 
 STUDY = "350a79aa" * 8
 TRIAL = "747428f2" * 8

@@ -104,3 +104,32 @@ def test_check_platform_message_names_what() -> None:
         check_platform("x", what="storage environment")
     with pytest.raises(ValueError, match="unknown platform ''"):
         check_platform("")
+
+
+# ---- explain_platform: what was detected and why ---------------------------------------------
+
+
+def test_explain_names_the_signals_that_are_set() -> None:
+    from mlinfra.core.platforms import explain_platform
+
+    found = explain_platform({"COLAB_GPU": "1", "COLAB_RELEASE_TAG": "r", "KAGGLE_URL_BASE": "k"})
+    assert (found.platform, found.source) == ("colab", "signal")
+    assert found.variables == ("COLAB_RELEASE_TAG", "COLAB_GPU")
+    assert "COLAB_RELEASE_TAG, COLAB_GPU set" in found.reason
+
+
+def test_explain_override_and_default() -> None:
+    from mlinfra.core.platforms import SIGNALS, explain_platform
+
+    forced = explain_platform({PLATFORM_ENV: "azureml"})
+    assert (forced.platform, forced.source, forced.variables) == (
+        "azureml",
+        "override",
+        (PLATFORM_ENV,),
+    )
+    assert f"{PLATFORM_ENV}=azureml overrides detection" == forced.reason
+    default = explain_platform({})
+    assert (default.platform, default.source, default.variables) == ("local", "default", ())
+    for _, names in SIGNALS:
+        for name in names:
+            assert name in default.reason

@@ -13,9 +13,9 @@ import pytest
 from mlinfra.naming import create_naming_context
 from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.tags import load_tags_registry
+from mlinfra.registry import SqlRegistry
 from mlinfra.tracking.mlflow.runs import ParamsChangedError, find_or_create_run
 from mlinfra.tracking.mlflow.setup import setup_mlflow
-from mlinfra.tracking.registry import SqlRegistry
 
 STUDY = "350a79aa" * 8
 

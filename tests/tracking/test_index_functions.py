@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlinfra.errors import RegistryError
+from mlinfra.registry import REGISTRY_ENV, SqlRegistry
 from mlinfra.tracking.mlflow.index import (
     cleanup_stale_reservations,
     commit_run_name_version,
@@ -20,7 +21,6 @@ from mlinfra.tracking.mlflow.index import (
     reserve_run_name_version,
     update_mlflow_index,
 )
-from mlinfra.tracking.registry import REGISTRY_ENV, SqlRegistry
 
 KEY = "resume-ner:hpo:study-abc:local"
 HASH = "c" * 64

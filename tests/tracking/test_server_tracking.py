@@ -28,9 +28,9 @@ from mlinfra.naming import NamingContext, create_naming_context
 from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.keys import build_mlflow_run_key_hash
 from mlinfra.naming.tags import load_tags_registry
+from mlinfra.registry import RunIndexEntry, SqlRegistry
 from mlinfra.tracking.mlflow.runs import find_or_create_run
 from mlinfra.tracking.mlflow.setup import setup_mlflow
-from mlinfra.tracking.registry import RunIndexEntry, SqlRegistry
 
 pytestmark = pytest.mark.slow
 

@@ -13,6 +13,7 @@ from mlinfra.errors import TrackingError
 from mlinfra.naming import NamingContext, create_naming_context
 from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.tags import load_tags_registry
+from mlinfra.registry import SqlRegistry
 from mlinfra.tracking.mlflow.setup import setup_mlflow
 from mlinfra.tracking.mlflow.trackers import (
     TrackingTarget,
@@ -23,7 +24,6 @@ from mlinfra.tracking.mlflow.trackers import (
     track_refit,
     track_run,
 )
-from mlinfra.tracking.registry import SqlRegistry
 
 STUDY = "350a79aa" * 8
 TRIAL = "747428f2" * 8
@@ -181,3 +181,104 @@ def test_artifacts_and_missing_artifact(target: TrackingTarget, tmp_path: Path) 
             run.log_artifact(tmp_path / "missing.txt")
     names = [a.path for a in _client(target).list_artifacts(run.run_id)]
     assert names == ["report.txt"]
+
+
+# ---- fingerprints and metadata.json ---------------------------------------------------------
+
+
+def _final(**fields: Any) -> NamingContext:
+    return create_naming_context(
+        process_type="final_training",
+        model="distilbert",
+        environment="local",
+        spec_fp="ab" * 32,
+        exec_fp="cd" * 32,
+        **fields,
+    )
+
+
+@pytest.fixture
+def indexed(target: TrackingTarget, example_project: Path) -> TrackingTarget:
+    """The target with a project root: metadata is indexed in its registry."""
+    import dataclasses
+
+    return dataclasses.replace(target, root_dir=example_project)
+
+
+def test_fingerprints_become_tags_and_an_artifact(
+    target: TrackingTarget, example_project: Path
+) -> None:
+    import json
+
+    from mlinfra.fingerprints import fingerprint_experiment
+
+    fps = fingerprint_experiment(example_project / "config", "resume_ner_baseline", stage="smoke")
+    with track_hpo_sweep(target, _sweep(), fingerprints=fps) as run:
+        pass
+    client = _client(target)
+    tags = client.get_run(run.run_id).data.tags
+    hashes = fps.hashes()
+    assert tags["code.fingerprint.config"] == hashes["config"]
+    assert tags["code.fingerprint.data"] == hashes["data"]
+    assert tags["code.fingerprint.code"] == hashes["code"]
+    assert tags["code.fingerprint.env"] == hashes["env"]
+    assert tags["code.spec_fp"] == hashes["spec"] and tags["code.exec_fp"] == hashes["exec"]
+    local = client.download_artifacts(run.run_id, "mlinfra/fingerprints.json", str(example_project))
+    assert json.loads(Path(local).read_text())["hashes"] == hashes
+
+
+def test_a_context_with_its_own_spec_fp_keeps_it_in_the_tags(
+    target: TrackingTarget, example_project: Path
+) -> None:
+    from mlinfra.fingerprints import fingerprint_experiment
+
+    fps = fingerprint_experiment(example_project / "config", "resume_ner_baseline")
+    from mlinfra.tracking.mlflow.trackers import fingerprint_tags
+
+    tags = fingerprint_tags(target.tags, fps, _final())
+    assert "code.spec_fp" not in tags and "code.exec_fp" not in tags
+    assert tags["code.fingerprint.config"] == fps.config.hash
+
+
+def test_an_output_folder_gets_metadata_indexed_in_the_registry(
+    indexed: TrackingTarget, example_project: Path
+) -> None:
+    from mlinfra.fingerprints import fingerprint_experiment
+    from mlinfra.metadata import find_by_spec_fp, read_metadata
+
+    fps = fingerprint_experiment(example_project / "config", "resume_ner_baseline")
+    folder = example_project / "outputs" / "final_training" / "v1"
+    context = _final()
+    with track_run(indexed, context, fingerprints=fps, output_dir=folder) as run:
+        running = read_metadata(folder)
+        assert running["status"]["final_training"]["state"] == "running"
+    meta = read_metadata(folder)
+    assert meta["mlflow"]["run_id"] == run.run_id
+    assert meta["mlflow"]["run_name"] == run.run_name
+    assert meta["mlflow"]["tracking_uri"] == indexed.tracking_uri
+    assert meta["fingerprints"] == fps.hashes()
+    assert meta["fingerprint_details"]["config"]["values"] == fps.config.values
+    assert meta["spec_fp"] == "ab" * 32 and meta["model"] == "distilbert"
+    status = meta["status"]["final_training"]
+    assert status["state"] == "finished" and status["ended_at"] >= status["started_at"]
+    tags = _client(indexed).get_run(run.run_id).data.tags
+    assert tags["code.output_dir"] == "outputs/final_training/v1"
+    entries = find_by_spec_fp(example_project, "ab" * 32, registry=indexed.registry)
+    assert [e.path for e in entries] == ["outputs/final_training/v1"]
+    assert entries[0].run_id == run.run_id
+
+
+def test_a_failed_block_marks_the_metadata_failed_and_propagates(
+    target: TrackingTarget, example_project: Path
+) -> None:
+    from mlinfra.metadata import read_metadata
+
+    folder = example_project / "outputs" / "final_training" / "v2"
+    with (
+        pytest.raises(ZeroDivisionError),
+        track_run(target, _final(variant=2), output_dir=folder),
+    ):
+        _ = 1 / 0
+    meta = read_metadata(folder)
+    assert meta["status"]["final_training"]["state"] == "failed"
+    assert "fingerprints" not in meta

@@ -11,7 +11,14 @@ import click
 
 from mlinfra.errors import ConfigError, ConfigErrorGroup, MlinfraError
 
-__all__ = ["fail", "handle_errors", "parse_assignments", "platform_option", "project_options"]
+__all__ = [
+    "fail",
+    "handle_errors",
+    "parse_assignments",
+    "pick_experiment",
+    "platform_option",
+    "project_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,3 +90,21 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"{key} is given twice", key=key)
         out[key] = value
     return out
+
+
+def pick_experiment(config_dir: Path, name: str | None) -> str:
+    """``name``, or the project's only experiment when none is given.
+
+    Raises:
+        ConfigError: no experiment files, or several and none chosen (the message lists them).
+    """
+    from mlinfra.config import list_experiments
+
+    if name:
+        return name
+    names = list_experiments(config_dir)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ConfigError(f"no experiment files in {config_dir / 'experiment'}")
+    raise ConfigError(f"several experiments, choose one with --experiment: {', '.join(names)}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mlinfra.cli.common import handle_errors, project_options
+from mlinfra.cli.common import handle_errors, pick_experiment, project_options
 from mlinfra.config import (
     Project,
     Source,
@@ -17,20 +17,8 @@ from mlinfra.config import (
     validate_config_dir,
 )
 from mlinfra.config.tree import thaw
-from mlinfra.errors import ConfigError
 
 __all__ = ["config"]
-
-
-def _pick_experiment(config_dir: Path, name: str | None) -> str:
-    if name:
-        return name
-    names = list_experiments(config_dir)
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise ConfigError(f"no experiment files in {config_dir / 'experiment'}")
-    raise ConfigError(f"several experiments, choose one with --experiment: {', '.join(names)}")
 
 
 def _source_text(src: Source | None) -> str:
@@ -74,7 +62,7 @@ def show(
     DOMAIN=NAME (use another file, for example model=deberta).
     """
     proj = Project.discover(project=project, config_dir=config_dir)
-    name = _pick_experiment(proj.config_dir, experiment)
+    name = pick_experiment(proj.config_dir, experiment)
     resolved = compose_experiment(
         proj.config_dir, name, stage=stage, overrides=overrides, environ=proj.environ
     )

@@ -17,8 +17,9 @@ import click
 from mlinfra.cli.common import handle_errors, project_options
 from mlinfra.cli.runs_cmd import TrackingTarget
 from mlinfra.config import Project
+from mlinfra.core.redact import hide_password
 from mlinfra.errors import ConfigError
-from mlinfra.tracking.uris import file_store_dir, hide_password, probe_http, sqlite_file
+from mlinfra.tracking.uris import file_store_dir, probe_http, sqlite_file
 
 __all__ = ["doctor"]
 
@@ -213,7 +214,7 @@ def _tracking_store(target: TrackingTarget | None) -> list[Check]:
 
 
 def _registry_source(proj: Project | None, environ: Mapping[str, str]) -> str:
-    from mlinfra.tracking.registry.location import REGISTRY_ENV
+    from mlinfra.registry.location import REGISTRY_ENV
 
     if environ.get(REGISTRY_ENV):
         return f"${REGISTRY_ENV}"
@@ -229,7 +230,7 @@ def _registry_source(proj: Project | None, environ: Mapping[str, str]) -> str:
 def _registry(proj: Project | None, environ: Mapping[str, str]) -> list[Check]:
     from mlinfra.core.filesystems import network_filesystem_reason
     from mlinfra.errors import UnsafeStorageError
-    from mlinfra.tracking.registry.location import REGISTRY_ENV, resolve_registry_url
+    from mlinfra.registry.location import REGISTRY_ENV, resolve_registry_url
 
     name = "registry"
     fix_url = (

@@ -14,7 +14,7 @@ from mlinfra.config import Project
 from mlinfra.errors import RegistryError
 
 if TYPE_CHECKING:
-    from mlinfra.tracking.registry import SqlRegistry
+    from mlinfra.registry import SqlRegistry
 
 __all__ = ["index"]
 
@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _open(project: Path | None, config_dir: Path | None, url: str | None) -> SqlRegistry:
-    from mlinfra.tracking.registry import open_registry
+    from mlinfra.registry import open_registry
 
     if url:
         return open_registry(url=url)
@@ -123,7 +123,7 @@ def import_(
     files: tuple[Path, ...], url: str | None, project: Path | None, config_dir: Path | None
 ) -> None:
     """Import mlflow_index.json, run_name_counter.json or registry exports."""
-    from mlinfra.tracking.registry.maintenance import import_file
+    from mlinfra.registry.maintenance import import_file
 
     with _open(project, config_dir, url) as registry:
         for file in files:
@@ -143,7 +143,7 @@ def export(
     output: Path | None, url: str | None, project: Path | None, config_dir: Path | None
 ) -> None:
     """Export every run, allocation and counter as JSON (stdout, or --output atomically)."""
-    from mlinfra.tracking.registry.maintenance import export_registry
+    from mlinfra.registry.maintenance import export_registry
 
     with _open(project, config_dir, url) as registry:
         data = export_registry(registry, output)
@@ -166,8 +166,8 @@ def export(
 @handle_errors
 def repair(path: Path | None, project: Path | None, config_dir: Path | None) -> None:
     """Move a damaged SQLite registry aside and rebuild it from every row that can be read."""
-    from mlinfra.tracking.registry import registry_path
-    from mlinfra.tracking.registry.maintenance import repair_sqlite
+    from mlinfra.registry import registry_path
+    from mlinfra.registry.maintenance import repair_sqlite
 
     if path is None:
         proj = Project.discover(project=project, config_dir=config_dir)

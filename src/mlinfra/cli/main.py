@@ -26,9 +26,25 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Look up, list, clean, import and export the run registry.",
     ),
     "runs": ("mlinfra.cli.runs_cmd:runs", "List and find MLflow runs of the project."),
+    "fingerprint": (
+        "mlinfra.cli.fingerprint_cmd:fingerprint",
+        "Show fingerprints, and say why two runs or output folders differ.",
+    ),
     "doctor": (
         "mlinfra.cli.doctor_cmd:doctor",
         "Check the platform, project, tracking and registry setup.",
+    ),
+    "backup": (
+        "mlinfra.cli.backup_cmd:backup",
+        "Back up outputs (incremental, SQLite-safe) to Drive or another root.",
+    ),
+    "restore": (
+        "mlinfra.cli.backup_cmd:restore",
+        "Restore outputs from their backup, verified before replacing anything.",
+    ),
+    "platform": (
+        "mlinfra.cli.platform_cmd:platform",
+        "Show the detected platform, why, and its outputs and backup folders.",
     ),
 }
 

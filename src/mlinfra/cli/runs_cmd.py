@@ -20,10 +20,11 @@ import click
 from mlinfra.cli.common import handle_errors, project_options
 from mlinfra.config import Project
 from mlinfra.core.platforms import PLATFORMS
+from mlinfra.core.redact import hide_password
 from mlinfra.errors import ConfigError, TrackingError
-from mlinfra.tracking.uris import file_store_dir, hide_password, probe_http, sqlite_file
+from mlinfra.tracking.uris import file_store_dir, probe_http, sqlite_file
 
-__all__ = ["TrackingTarget", "missing_store", "resolve_tracking", "runs"]
+__all__ = ["TrackingTarget", "missing_store", "mlflow_client", "resolve_tracking", "runs"]
 
 _ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 
@@ -81,7 +82,7 @@ def missing_store(uri: str) -> Path | None:
 
 
 @contextmanager
-def _mlflow(uri: str) -> Iterator[Any]:
+def mlflow_client(uri: str) -> Iterator[Any]:
     """An ``MlflowClient`` for ``uri``; MLflow's errors become :class:`TrackingError`.
 
     A file store is read as ``setup_mlflow`` allows it: ``MLFLOW_ALLOW_FILE_STORE=true``, here
@@ -214,7 +215,7 @@ def list_(
     name = _experiment_name(proj, experiment)
     stage_tag, key_tag = _tag_keys(proj)
     filter_string = f"tags.`{stage_tag}` = {_quoted(stage, '--stage')}" if stage else ""
-    with _mlflow(target.uri) as client:
+    with mlflow_client(target.uri) as client:
         exp = _experiment(client, name)
         if exp is None:
             raise _no_experiment(client, name, target.uri)
@@ -333,7 +334,7 @@ def find(
         misses.append(f"there is no MLflow database at {missing}")
         raise _not_found(run_key, key_hash, misses)
     run, how = None, "registry"
-    with _mlflow(target.uri) as client:
+    with mlflow_client(target.uri) as client:
         if entry is not None:
             run = _live_run(client, entry.run_id, key_hash, key_tag)
             if run is None:
@@ -376,7 +377,7 @@ def find(
 def _registry_entry(project: Project, key_hash: str, uri: str, misses: list[str]) -> Any | None:
     """The registry's entry for ``key_hash`` under ``uri``; a SQLite registry not yet created is
     not created."""
-    from mlinfra.tracking.registry import SqlRegistry, resolve_registry_url
+    from mlinfra.registry import SqlRegistry, resolve_registry_url
 
     url = resolve_registry_url(project.root, project.config_dir, environ=project.environ)
     path = sqlite_file(url)

@@ -21,7 +21,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from mlinfra.config.interpolation import resolve_interpolations
-from mlinfra.config.models import ExperimentFile, ExperimentNaming, HpoSpec, StageSpec
+from mlinfra.config.models import (
+    ExperimentFile,
+    ExperimentFingerprint,
+    ExperimentNaming,
+    HpoSpec,
+    StageSpec,
+)
 from mlinfra.config.overrides import apply_overrides, parse_override
 from mlinfra.config.tree import (
     KeyPath,
@@ -127,6 +133,7 @@ class ExperimentConfig:
     benchmark_config: Path | None
     stages: Mapping[str, StageSpec]
     naming: ExperimentNaming
+    fingerprint: ExperimentFingerprint = field(default_factory=ExperimentFingerprint)
     stage: str | None = None
     aml_experiment: str | None = None
     backbones: tuple[str, ...] = ()
@@ -273,6 +280,7 @@ def load_experiment_config(
         benchmark_config=resolved["benchmark_config"],
         stages=MappingProxyType(dict(spec.stages)),
         naming=spec.naming,
+        fingerprint=spec.fingerprint,
         stage=stage,
         aml_experiment=aml_experiment,
         backbones=backbones,

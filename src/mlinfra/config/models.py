@@ -21,6 +21,7 @@ from mlinfra.core.tokens import tokens_for
 __all__ = [
     "PLATFORMS",
     "ExperimentFile",
+    "ExperimentFingerprint",
     "HpoSpec",
     "MlflowConfig",
     "NamingConfig",
@@ -104,6 +105,23 @@ class ExperimentNaming(_Strict):
     include_backbone_in_experiment: bool = True
 
 
+class ExperimentFingerprint(_Strict):
+    """``fingerprint`` in an experiment file: what the fingerprints count."""
+
+    #: Dotted key globs to leave out of the config fingerprint, on top of the defaults.
+    volatile: list[NonEmpty] = Field(default_factory=list)
+    #: The key packages of the environment fingerprint (default: numerical and ML libraries).
+    packages: list[NonEmpty] | None = None
+    #: Files or folders (relative to the config folder) whose content is the data; default:
+    #: the data config's ``local_path``.
+    data: list[NonEmpty] | None = None
+
+    @field_validator("volatile", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
 class ExperimentFile(_Strict):
     """The composition root: which domain file each domain comes from, and the stages."""
 
@@ -117,6 +135,7 @@ class ExperimentFile(_Strict):
     benchmark_config: str | None = None
     stages: dict[NonEmpty, StageSpec] = Field(default_factory=dict)
     naming: ExperimentNaming = Field(default_factory=ExperimentNaming)
+    fingerprint: ExperimentFingerprint = Field(default_factory=ExperimentFingerprint)
 
     _refs = field_validator(
         "data_config",
@@ -132,7 +151,7 @@ class ExperimentFile(_Strict):
     def _null_stages(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("naming", mode="before")
+    @field_validator("naming", "fingerprint", mode="before")
     @classmethod
     def _null_naming(cls, value: Any) -> Any:
         return {} if value is None else value

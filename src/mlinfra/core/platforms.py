@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, get_args
 
-__all__ = ["PLATFORMS", "PLATFORM_ENV", "Platform", "check_platform", "detect_platform"]
+__all__ = [
+    "PLATFORMS",
+    "PLATFORM_ENV",
+    "SIGNALS",
+    "Platform",
+    "PlatformDetection",
+    "check_platform",
+    "detect_platform",
+    "explain_platform",
+]
 
 Platform = Literal["local", "colab", "kaggle", "azureml"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -20,8 +30,8 @@ PLATFORM_ENV = "MLINFRA_PLATFORM"
 
 _ALIASES = {"azure": "azureml", "aml": "azureml", "google_colab": "colab"}
 
-# Documented signals, checked in this order.
-_SIGNALS: tuple[tuple[str, tuple[str, ...]], ...] = (
+#: Documented signals, checked in this order: the environment variables each runtime sets.
+SIGNALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "azureml",
         ("AZUREML_RUN_ID", "AZUREML_EXPERIMENT_ID", "AZUREML_CR_EXECUTION_WORKING_DIR_PATH"),
@@ -44,12 +54,27 @@ def check_platform(name: str, *, what: str = "platform") -> str:
     raise ValueError(f"unknown {what} {name!r}{hint}; use one of: {', '.join(PLATFORMS)}")
 
 
-def detect_platform(environ: Mapping[str, str] | None = None) -> str:
-    """The platform this process runs on.
+@dataclass(frozen=True)
+class PlatformDetection:
+    """Which platform was recognised, and why.
 
-    ``$MLINFRA_PLATFORM`` wins when set; otherwise AzureML, Colab and Kaggle are recognised by the
-    environment variables their runtimes set (``AZUREML_RUN_ID``, ``COLAB_RELEASE_TAG``,
-    ``KAGGLE_KERNEL_RUN_TYPE`` and related ones); anything else is ``local``.
+    Attributes:
+        platform: ``local``, ``colab``, ``kaggle`` or ``azureml``.
+        source: ``"override"`` (``$MLINFRA_PLATFORM``), ``"signal"`` (a runtime's variable) or
+            ``"default"`` (no signal: ``local``).
+        variables: The variables that decided it (the override, or every signal of the platform
+            that is set), in the documented order.
+        reason: One sentence saying why, for people.
+    """
+
+    platform: str
+    source: Literal["override", "signal", "default"]
+    variables: tuple[str, ...]
+    reason: str
+
+
+def explain_platform(environ: Mapping[str, str] | None = None) -> PlatformDetection:
+    """The platform this process runs on, with the environment variables that decided it.
 
     Raises:
         ValueError: ``$MLINFRA_PLATFORM`` names an unknown platform.
@@ -57,8 +82,34 @@ def detect_platform(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     forced = env.get(PLATFORM_ENV, "").strip()
     if forced:
-        return check_platform(forced, what=f"{PLATFORM_ENV} value")
-    for platform, names in _SIGNALS:
-        if any(env.get(n) for n in names):
-            return platform
-    return "local"
+        name = check_platform(forced, what=f"{PLATFORM_ENV} value")
+        return PlatformDetection(
+            name, "override", (PLATFORM_ENV,), f"{PLATFORM_ENV}={forced} overrides detection"
+        )
+    for platform, names in SIGNALS:
+        found = tuple(n for n in names if env.get(n))
+        if found:
+            return PlatformDetection(
+                platform,
+                "signal",
+                found,
+                f"{', '.join(found)} set (the {platform} runtime sets it)",
+            )
+    every = ", ".join(n for _, names in SIGNALS for n in names)
+    return PlatformDetection(
+        "local", "default", (), f"neither {PLATFORM_ENV} nor any runtime signal ({every}) is set"
+    )
+
+
+def detect_platform(environ: Mapping[str, str] | None = None) -> str:
+    """The platform this process runs on.
+
+    ``$MLINFRA_PLATFORM`` wins when set; otherwise AzureML, Colab and Kaggle are recognised by the
+    environment variables their runtimes set (``AZUREML_RUN_ID``, ``COLAB_RELEASE_TAG``,
+    ``KAGGLE_KERNEL_RUN_TYPE`` and related ones, see :data:`SIGNALS`); anything else is ``local``.
+    :func:`explain_platform` also says why.
+
+    Raises:
+        ValueError: ``$MLINFRA_PLATFORM`` names an unknown platform.
+    """
+    return explain_platform(environ).platform

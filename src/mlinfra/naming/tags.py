@@ -121,6 +121,11 @@ class TagsRegistry:
         """Whether ``tags.yaml`` defines ``(section, name)``."""
         return name in self.sections.get(section, {})
 
+    def key_or(self, section: str, name: str, default: str) -> str:
+        """The tag key of ``(section, name)``, or ``default`` (mlinfra's built-in key) when
+        ``tags.yaml`` does not define it."""
+        return self.sections.get(section, {}).get(name, default)
+
 
 def load_tags_registry(
     config_dir: str | Path | None = None, *, environ: Mapping[str, str] | None = None

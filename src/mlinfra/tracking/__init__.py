@@ -1,7 +1,7 @@
 """Tracking: MLflow setup and the run registry (run index and run-name versions).
 
 Heavy parts load on first use: ``setup_mlflow`` imports MLflow when called, and
-``mlinfra.tracking.registry`` loads SQLAlchemy when imported.
+``mlinfra.registry`` loads SQLAlchemy when imported.
 """
 
 from __future__ import annotations

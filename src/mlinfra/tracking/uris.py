@@ -10,11 +10,12 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
+from urllib.parse import unquote, urlparse
+
+from mlinfra.core.redact import hide_password
 
 __all__ = [
     "file_store_dir",
-    "hide_password",
     "probe_http",
     "server_unreachable",
     "sqlite_file",
@@ -38,19 +39,6 @@ def file_store_dir(uri: str) -> Path | None:
     if "://" not in uri and not uri.startswith(("sqlite:", "databricks", "azureml:")):
         return Path(uri)
     return None
-
-
-def hide_password(uri: str) -> str:
-    """``uri`` with the password of its ``user:password@`` part replaced by ``***``."""
-
-    try:
-        parts = urlsplit(uri)
-        if parts.password is None:
-            return uri
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-    except ValueError:
-        return uri.split("://", 1)[0] + "://..."
 
 
 def probe_http(uri: str, timeout: float = 3.0) -> tuple[bool, str]:

@@ -1,8 +1,8 @@
 """The specification's run-index and run-name version functions, over the run registry.
 
-Each call opens the project's registry (see :mod:`mlinfra.tracking.registry.location` for where it
+Each call opens the project's registry (see :mod:`mlinfra.registry.location` for where it
 lives), does one transaction and closes it. Long-lived callers should hold a registry from
-:func:`~mlinfra.tracking.registry.open_registry` instead.
+:func:`~mlinfra.registry.open_registry` instead.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlinfra.errors import RegistryError
-from mlinfra.tracking.registry import DEFAULT_LEASE, RunIndexEntry, open_registry, registry_path
+from mlinfra.registry import DEFAULT_LEASE, RunIndexEntry, open_registry, registry_path
 
 __all__ = [
     "cleanup_stale_reservations",

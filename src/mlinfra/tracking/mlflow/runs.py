@@ -34,7 +34,7 @@ from mlinfra.naming import NamingContext
 from mlinfra.naming.display_policy import build_mlflow_run_name, naming_key_for
 from mlinfra.naming.keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlinfra.naming.tags import TagsRegistry, build_mlflow_tags
-from mlinfra.tracking.registry import RunIndexEntry, RunRegistry
+from mlinfra.registry import RunIndexEntry, RunRegistry
 
 __all__ = ["OnChange", "ParamsChangedError", "RunHandle", "find_mlflow_run", "find_or_create_run"]
 

@@ -29,7 +29,7 @@ from mlinfra.config import Project, load_infra_config
 from mlinfra.core.imports import require
 from mlinfra.core.platforms import check_platform, detect_platform
 from mlinfra.errors import ConfigError, FileStoreWarning, TrackingError
-from mlinfra.tracking.registry.location import check_local_disk
+from mlinfra.registry.location import check_local_disk
 from mlinfra.tracking.uris import server_unreachable, sqlite_file
 
 __all__ = ["MlflowSetup", "default_tracking_uri", "resolve_tracking_uri", "setup_mlflow"]

@@ -14,6 +14,8 @@ tags of their stage.
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -24,14 +26,17 @@ from typing import Any, Protocol
 from mlinfra.config import NamingConfig
 from mlinfra.core.imports import require
 from mlinfra.errors import TrackingError
+from mlinfra.fingerprints import Fingerprints
 from mlinfra.naming import NamingContext
 from mlinfra.naming.tags import TagsRegistry, sanitize_tag_value
+from mlinfra.registry import RunRegistry
 from mlinfra.tracking.mlflow.runs import OnChange, RunHandle, find_or_create_run
-from mlinfra.tracking.registry import RunRegistry
 
 __all__ = [
+    "FINGERPRINTS_ARTIFACT",
     "RunTracker",
     "TrackingTarget",
+    "fingerprint_tags",
     "track_benchmark",
     "track_conversion",
     "track_cv_fold",
@@ -41,6 +46,9 @@ __all__ = [
     "track_refit",
     "track_run",
 ]
+
+#: Where a run's fingerprint record is stored among its artifacts.
+FINGERPRINTS_ARTIFACT = "mlinfra/fingerprints.json"
 
 _MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
@@ -53,7 +61,11 @@ class _TrialLike(Protocol):
 
 @dataclass(frozen=True)
 class TrackingTarget:
-    """Where runs go and how they are named: the arguments every tracker shares."""
+    """Where runs go and how they are named: the arguments every tracker shares.
+
+    ``root_dir`` (the project root) lets a tracked run's ``metadata.json`` be recorded in the
+    registry's metadata index; without it only the file is written.
+    """
 
     registry: RunRegistry
     tracking_uri: str
@@ -61,6 +73,7 @@ class TrackingTarget:
     policy: NamingConfig
     tags: TagsRegistry
     project_name: str
+    root_dir: Path | None = None
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`find_or_create_run`."""
@@ -141,6 +154,104 @@ class RunTracker:
             self.client.log_batch(self.run_id, metrics=batch)
 
 
+def fingerprint_tags(
+    tags: TagsRegistry, fingerprints: Fingerprints, context: NamingContext | None = None
+) -> dict[str, str]:
+    """The tags that record ``fingerprints`` on a run: ``fingerprint.<name>`` keys of
+    ``tags.yaml`` (default ``code.fingerprint.<name>``) for config, data, code and env, and the
+    ``paths.spec_fp``/``exec_fp``/``conv_fp`` keys (default ``code.<name>_fp``) unless the
+    context already names its own."""
+    hashes = fingerprints.hashes()
+    out: dict[str, str] = {}
+    for name in ("config", "data", "code", "env"):
+        if name in hashes:
+            out[tags.key_or("fingerprint", name, f"code.fingerprint.{name}")] = hashes[name]
+    for name in ("spec", "exec", "conv"):
+        own = getattr(context, f"{name}_fp", None) if context is not None else None
+        if name in hashes and own is None:
+            out[tags.key_or("paths", f"{name}_fp", f"code.{name}_fp")] = hashes[name]
+    return out
+
+
+def _shown_dir(folder: Path, root: Path | None) -> str:
+    """The output folder as tagged: relative to the project root when inside it."""
+    import os
+
+    absolute = Path(os.path.abspath(folder))
+    if root is not None:
+        try:
+            return absolute.relative_to(os.path.abspath(root)).as_posix()
+        except ValueError:
+            pass
+    return absolute.as_posix()
+
+
+def _record_fingerprints(tracker: RunTracker, fingerprints: Fingerprints) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlinfra-fp-") as tmp:
+        folder, _, name = FINGERPRINTS_ARTIFACT.rpartition("/")
+        path = Path(tmp) / name
+        path.write_text(json.dumps(fingerprints.record(), indent=1, sort_keys=True) + "\n")
+        tracker.log_artifact(path, folder)
+
+
+def _write_metadata(
+    target: TrackingTarget,
+    output_dir: Path,
+    updates: Mapping[str, Any],
+) -> None:
+    from mlinfra.metadata import update_metadata
+
+    update_metadata(
+        output_dir,
+        updates,
+        registry=target.registry if target.root_dir is not None else None,
+        root_dir=target.root_dir,
+    )
+
+
+def _start_metadata(
+    target: TrackingTarget,
+    context: NamingContext,
+    handle: RunHandle,
+    output_dir: Path,
+    fingerprints: Fingerprints | None,
+) -> None:
+    from mlinfra.core.timeutil import format_utc
+    from mlinfra.metadata import context_identity
+
+    updates: dict[str, Any] = {
+        **context_identity(context),
+        "mlflow": {
+            "run_id": handle.run_id,
+            "run_name": handle.run_name,
+            "experiment_id": target.experiment_id,
+            "tracking_uri": target.tracking_uri,
+            "run_key": handle.run_key,
+            "run_key_hash": handle.run_key_hash,
+        },
+        "status": {
+            context.process_type: {"state": "running", "started_at": format_utc(), "ended_at": None}
+        },
+    }
+    if fingerprints is not None:
+        updates["fingerprints"] = fingerprints.hashes()
+        updates["fingerprint_details"] = fingerprints.record()
+    _write_metadata(target, output_dir, updates)
+
+
+def _end_metadata(
+    target: TrackingTarget, context: NamingContext, output_dir: Path, status: str
+) -> None:
+    from mlinfra.core.timeutil import format_utc
+
+    state = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}[status]
+    _write_metadata(
+        target,
+        output_dir,
+        {"status": {context.process_type: {"state": state, "ended_at": format_utc()}}},
+    )
+
+
 def _add_note(exc: BaseException, note: str) -> None:
     if hasattr(exc, "add_note"):  # Python 3.11+
         exc.add_note(note)
@@ -157,6 +268,8 @@ def track_run(
     tags: Mapping[str, str] | None = None,
     on_change: OnChange = "error",
     versioned: bool = True,
+    fingerprints: Fingerprints | None = None,
+    output_dir: str | Path | None = None,
 ) -> Iterator[RunTracker]:
     """Find or create the run of ``context`` and track it for the block.
 
@@ -169,6 +282,12 @@ def track_run(
         tags: More tags.
         on_change: What to do when a found run has other params.
         versioned: Give the run name a registry-reserved version suffix.
+        fingerprints: Recorded as tags (see :func:`fingerprint_tags`) and as the artifact
+            :data:`FINGERPRINTS_ARTIFACT`, which ``mlinfra fingerprint --why`` compares.
+        output_dir: The run's output folder: its path is tagged (``paths.output_dir``), and its
+            ``metadata.json`` records the run's identity, MLflow run, fingerprints and status
+            (``running``, then ``finished``, ``failed`` or ``killed``), in the registry's
+            metadata index too when the target has a ``root_dir``.
 
     Yields:
         The tracker; the run ends FINISHED, FAILED (exception) or KILLED (KeyboardInterrupt).
@@ -176,6 +295,13 @@ def track_run(
     extra = dict(tags or {})
     for name, value in (lineage or {}).items():
         extra[target.tags.key("lineage", name)] = value
+    if fingerprints is not None:
+        extra.update(fingerprint_tags(target.tags, fingerprints, context))
+    folder = Path(output_dir) if output_dir is not None else None
+    if folder is not None:
+        extra[target.tags.key_or("paths", "output_dir", "code.output_dir")] = _shown_dir(
+            folder, target.root_dir
+        )
     handle = find_or_create_run(
         context,
         params=params,
@@ -192,6 +318,10 @@ def track_run(
         if extra:
             RunTracker(handle, client).set_tags(extra)
     tracker = RunTracker(handle, client)
+    if fingerprints is not None:
+        _record_fingerprints(tracker, fingerprints)
+    if folder is not None:
+        _start_metadata(target, context, handle, folder, fingerprints)
     try:
         yield tracker
     except BaseException as exc:
@@ -199,11 +329,15 @@ def track_run(
         try:
             tracker.flush()
             client.set_terminated(handle.run_id, status=status)
+            if folder is not None:
+                _end_metadata(target, context, folder, status)
         except Exception as end_error:  # the caller's exception matters more
             _add_note(exc, f"(marking run {handle.run_id} {status} also failed: {end_error})")
         raise
     tracker.flush()
     client.set_terminated(handle.run_id, status="FINISHED")
+    if folder is not None:
+        _end_metadata(target, context, folder, "FINISHED")
 
 
 def _expect(context: NamingContext, process_type: str, what: str) -> None:
