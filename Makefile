@@ -34,17 +34,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: measure start-up, config composition, the run registry and tracking overhead (figures go to docs/performance.md)
+## bench: start-up, composition, run registry, tracking overhead, data fingerprints, backups (figures go to docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/fingerprints.py
+	$(BIN)/python bench/backup.py
 
 ## bench-quick: the same benchmarks with --quick: smaller sizes, fewer repetitions
 bench-quick: $(STAMP)
 	$(BIN)/python bench/startup.py --quick
 	$(BIN)/python bench/registry.py --quick
 	$(BIN)/python bench/tracking.py --quick
+	$(BIN)/python bench/fingerprints.py --quick
+	$(BIN)/python bench/backup.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -490,7 +490,10 @@ def test_cache_rows_with_the_wrong_shape_are_not_trusted(data: Path, tmp_path: P
     good = data_fingerprint(data, cache_dir=cache)
     [cache_file] = _cache_files(cache)
     raw = json.loads(cache_file.read_text())
-    raw["files"] = {rel: [*row[:4], 123] for rel, row in raw["files"].items()}
+    # a digest of the wrong length, and a row that is not a string
+    rows = list(raw["files"].items())
+    raw["files"] = {rel: row[:-1] for rel, row in rows[:-1]}
+    raw["files"][rows[-1][0]] = [1, 2, 3]
     cache_file.write_text(json.dumps(raw))
     again = data_fingerprint(data, cache_dir=cache)
     assert again.hash == good.hash
@@ -509,7 +512,7 @@ def test_a_cache_of_another_root_is_not_used(data: Path, tmp_path: Path) -> None
     [cache_file] = _cache_files(cache)
     raw = json.loads(cache_file.read_text())
     assert raw["root"] == str(alias)
-    forged = {rel: [*row[:4], "0" * 32] for rel, row in raw["files"].items()}
+    forged = {rel: row[:-32] + "0" * 32 for rel, row in raw["files"].items()}
 
     cache_file.write_text(json.dumps({**raw, "root": str(data), "files": forged}))
     other_root = data_fingerprint(alias, cache_dir=cache)

@@ -141,6 +141,18 @@ def test_folder_backup_is_incremental(store: DriveBackupStore, project: Path, dr
     ]
 
 
+def test_new_empty_folders_reach_the_backup_on_a_later_run(
+    store: DriveBackupStore, project: Path, drive: Path
+) -> None:
+    assert store.backup(project / STUDY).ok
+    (project / STUDY / "checkpoints" / "empty").mkdir(parents=True)
+    (project / STUDY / "trial-1" / "metrics.json").write_text('{"f1": 0.5}\n')
+    again = store.backup(project / STUDY)
+    assert (again.action, again.copied) == (BackupAction.COPIED, 1)
+    assert (drive / STUDY / "checkpoints" / "empty").is_dir()
+    assert tree(drive / STUDY) == tree(project / STUDY)
+
+
 def test_hash_compare_skips_a_rewrite_with_the_same_content(project: Path, drive: Path) -> None:
     path = project / STUDY / "trial-0" / "metrics.json"
     by_hash = DriveBackupStore(project, drive, compare="hash")
@@ -336,10 +348,10 @@ def test_committed_journal_is_finished_by_the_next_call(
     staging = drive / "outputs" / "hpo" / ".study-1.mlinfra-staging"
     (staging / "trial-0").mkdir(parents=True)
     (staging / "trial-0" / "metrics.json").write_text("new")
-    import hashlib
+    import xxhash
 
     manifest["entries"]["trial-0/metrics.json"].update(
-        size=3, sha256=hashlib.sha256(b"new").hexdigest()
+        size=3, xxh3=xxhash.xxh3_128(b"new").hexdigest()
     )
     journal = {
         "format": "mlinfra-backup",

@@ -119,7 +119,9 @@ def _report(results: list[BackupResult]) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_store_options
-@click.option("--hash", "use_hash", is_flag=True, help="Compare sha256 instead of size and mtime.")
+@click.option(
+    "--hash", "use_hash", is_flag=True, help="Compare content hashes instead of size and mtime."
+)
 @project_options
 @handle_errors
 def backup(

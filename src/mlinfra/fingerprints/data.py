@@ -68,7 +68,7 @@ RACY_WINDOW_NS = 2_000_000_000
 
 _BLOCK = 8 << 20  # read size of the pipelined path; 4 to 8 MiB measured fastest here
 _SMALL = 16 << 20  # files up to this size are read in one call, without a thread
-_CACHE_SCHEMA = "mlinfra.data-stat-cache/1"
+_CACHE_SCHEMA = "mlinfra.data-stat-cache/2"
 
 Progress = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)``, called as content is read."""
@@ -319,7 +319,7 @@ def _cache_file(cache_dir: Path, root: Path) -> Path:
     return cache_dir / f"data-{key}.json"
 
 
-def _load_cache(path: Path, root: Path) -> dict[str, list[Any]]:
+def _load_cache(path: Path, root: Path) -> dict[str, str]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -331,22 +331,20 @@ def _load_cache(path: Path, root: Path) -> dict[str, list[Any]]:
         or not isinstance(raw.get("files"), dict)
     ):
         return {}
-    files: dict[str, list[Any]] = raw["files"]
+    files: dict[str, str] = raw["files"]
     return files
 
 
-def _cached_digest(cache: dict[str, list[Any]], rel: str, st: os.stat_result) -> str | None:
+def _signature(st: os.stat_result) -> str:
+    """What must not change for a cached digest to hold: size, mtime, ctime, inode."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:"
+
+
+def _cached_digest(cache: dict[str, str], rel: str, signature: str) -> str | None:
+    # one string per file ("<signature><digest>"): the cache of a large tree parses fast
     row = cache.get(rel)
-    if (
-        isinstance(row, list)
-        and len(row) == 5
-        and row[0] == st.st_size
-        and row[1] == st.st_mtime_ns
-        and row[2] == st.st_ctime_ns
-        and row[3] == st.st_ino
-        and isinstance(row[4], str)
-    ):
-        return row[4]
+    if isinstance(row, str) and row.startswith(signature) and len(row) == len(signature) + 32:
+        return row[len(signature) :]
     return None
 
 
@@ -419,10 +417,11 @@ def data_fingerprint(
             progress(done, total)
 
     entries: list[FileEntry] = []
-    fresh: dict[str, list[Any]] = {}
+    fresh: dict[str, str] = {}
     bytes_read = 0
     for rel, file_path, st in listing:
-        digest = _cached_digest(cache, rel, st)
+        signature = _signature(st)
+        digest = _cached_digest(cache, rel, signature)
         if digest is None:
             digest = hash_file(file_path, expected=st, progress=step)
             bytes_read += st.st_size
@@ -430,7 +429,7 @@ def data_fingerprint(
             step(st.st_size)
         entries.append(FileEntry(rel if kind == "dir" else "", st.st_size, digest))
         if st.st_mtime_ns < scan_started - RACY_WINDOW_NS:
-            fresh[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest]
+            fresh[rel] = signature + digest
 
     if kind == "dir" and (bytes_read or latest_change >= scan_started - RACY_WINDOW_NS):
         # Content was read, or something changed around the scan: the listing must not have
@@ -462,7 +461,7 @@ def data_fingerprint(
     )
 
 
-def _save_cache(path: Path, root: Path, files: dict[str, list[Any]]) -> None:
+def _save_cache(path: Path, root: Path, files: dict[str, str]) -> None:
     """Write the stat cache; a cache that cannot be written only costs speed next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,9 @@
 
 A store mirrors files and folders of one project below a backup root (``<root>/outputs/hpo/...``
 for ``<project>/outputs/hpo/...``). Next to each backed-up path ``<p>`` it keeps a manifest
-``.<p>.mlinfra.json`` (each file's size, sha256 and change signature) and, while a backup runs,
-a staging folder ``.<p>.mlinfra-staging`` and a journal ``.<p>.mlinfra-journal.json``.
+``.<p>.mlinfra.json`` (each file's size, xxh3-128 content hash and change signature) and,
+while a backup runs, a staging folder ``.<p>.mlinfra-staging`` and a journal
+``.<p>.mlinfra-journal.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlinfra.core.timeutil import format_utc
 from mlinfra.errors import BackupError, BackupPathError
 from mlinfra.storage.paths import is_drive_path, is_inside
 from mlinfra.storage.result import BackupAction, BackupResult, Expect, failure
-from mlinfra.storage.scan import LocalFile, local_file, scan_local, sha256_file
+from mlinfra.storage.scan import LocalFile, hash_file, local_file, scan_local
 from mlinfra.storage.sqlite import SQLITE_SIDECARS, is_sqlite_file, snapshot_sqlite, verify_sqlite
 
 __all__ = ["BackupCallback", "BackupStore"]
@@ -75,12 +76,12 @@ class BackupStore(abc.ABC):
       of the same path. Either way a restore gives the previous backup or the new one, never a
       mix.
     * **Incremental.** A file whose size and modification time (and ``-wal`` file, for a
-      database) match the manifest is not copied again; with ``compare="hash"`` its sha256 is
+      database) match the manifest is not copied again; with ``compare="hash"`` its xxh3-128 hash is
       compared instead.
     * **SQLite is snapshotted, never byte-copied**: through the online backup API, then checked
       (integrity, every row read back, an Optuna study loaded and its trials counted) before it
       is uploaded.
-    * **Restore verifies** every file's sha256 against the manifest and reads databases back
+    * **Restore verifies** every file's hash against the manifest and reads databases back
       before it replaces the local copy, which is replaced only once the whole copy is verified.
     * Safe for several processes and threads of one machine (one lock per backed-up path);
       two machines must not back up the same path to the same root at the same time.
@@ -96,8 +97,8 @@ class BackupStore(abc.ABC):
             laptop.
         only_outputs: Back up only paths under ``outputs_dir`` (else anything under the root).
         dry_run: Report what would be done; write nothing.
-        compare: ``"mtime"`` (size + modification time) or ``"hash"`` (sha256) to decide that a
-            file is unchanged.
+        compare: ``"mtime"`` (size + modification time) or ``"hash"`` (xxh3-128 of the content)
+            to decide that a file is unchanged.
         lock_timeout: Seconds to wait for another process backing up the same path.
 
     Raises:
@@ -154,12 +155,12 @@ class BackupStore(abc.ABC):
 
     @abc.abstractmethod
     def _upload(self, local: Path, loc: str) -> tuple[str, str, int]:
-        """Copy the local file to ``loc`` (making parents); return the sha256 of the bytes sent,
-        the sha256 of ``loc`` read back, and the size."""
+        """Copy the local file to ``loc`` (making parents); return the hash of the bytes sent,
+        the hash of ``loc`` read back, and the size."""
 
     @abc.abstractmethod
     def _download(self, loc: str, local: Path) -> str:
-        """Copy ``loc`` to the new local file ``local`` (fsynced); return its sha256 read back."""
+        """Copy ``loc`` to the new local file ``local`` (fsynced); return its hash read back."""
 
     @abc.abstractmethod
     def _move(self, src: str, dst: str) -> None:
@@ -325,7 +326,8 @@ class BackupStore(abc.ABC):
         manifest = journal["manifest"]
         if manifest["kind"] == "dir":
             self._make_dirs(base)
-            for folder in manifest["dirs"]:
+            # folders holding files exist once those are moved in; make the new (empty) ones
+            for folder in journal.get("mkdirs", manifest["dirs"]):
                 self._make_dirs(_entry_loc(base, folder))
         self._flush(moved)
         self._write_bytes(self._side(key, _MANIFEST), encoded or _dumps(manifest))
@@ -382,7 +384,7 @@ class BackupStore(abc.ABC):
         if entry is None:
             return False
         if self.compare == "hash" and not entry.get("sqlite"):
-            return bool(sha256_file(lf.path) == entry["sha256"])
+            return bool(hash_file(lf.path) == entry["xxh3"])
         return bool(list(lf.signature) == entry["signature"])
 
     def _backup(self, local: Path, key: str, kind: Literal["file", "dir"]) -> BackupResult:
@@ -455,12 +457,20 @@ class BackupStore(abc.ABC):
             "entries": entries,
             "dirs": folders,
         }
-        journal = {"format": _FORMAT, "manifest": manifest, "put": changed, "delete": deleted}
+        known = set(old.get("dirs", ())) if old is not None else set()
+        mkdirs = [folder for folder in folders if folder not in known]
+        journal = {
+            "format": _FORMAT,
+            "manifest": manifest,
+            "put": changed,
+            "delete": deleted,
+            "mkdirs": mkdirs,
+        }
         encoded = _dumps(manifest)  # once: a manifest of thousands of files takes ms to encode
         self._write_bytes(  # the commit point
             self._side(key, _JOURNAL),
-            b'{"delete":%s,"format":%s,"manifest":%s,"put":%s}'
-            % (_dumps(deleted), _dumps(_FORMAT), encoded, _dumps(changed)),
+            b'{"delete":%s,"format":%s,"manifest":%s,"mkdirs":%s,"put":%s}'
+            % (_dumps(deleted), _dumps(_FORMAT), encoded, _dumps(mkdirs), _dumps(changed)),
         )
         self._apply(key, journal, encoded)
         return BackupResult(
@@ -502,7 +512,7 @@ class BackupStore(abc.ABC):
             if detail is not None or local_file(path).signature == before.signature:
                 return {
                     "size": size,
-                    "sha256": sent,
+                    "xxh3": sent,
                     "signature": list(before.signature),
                     "mtime_ns": before.mtime_ns,
                     "sqlite": detail,
@@ -677,12 +687,12 @@ class BackupStore(abc.ABC):
     ) -> str | None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         sha = self._download(loc, dest)
-        if entry is not None and sha != entry["sha256"]:
+        if entry is not None and sha != entry["xxh3"]:
             newer = self._entry_elsewhere(key if rel == "" else f"{key}/{rel}", sha)
             if newer is None:
                 raise BackupError(
-                    f"the backup copy {self._display(loc)} does not match its manifest (sha256 "
-                    f"{sha[:12]}… instead of {entry['sha256'][:12]}…): the backup is damaged or "
+                    f"the backup copy {self._display(loc)} does not match its manifest (hash "
+                    f"{sha[:12]}… instead of {entry['xxh3'][:12]}…): the backup is damaged or "
                     "was changed by something else; the local copy is untouched",
                     path=str(self._display(self._loc(key))),
                 )
@@ -702,7 +712,7 @@ class BackupStore(abc.ABC):
             owner, rel = "/".join(parts[:cut]), "/".join(parts[cut:])
             manifest = self._manifest(owner)
             entry = manifest["entries"].get(rel) if manifest else None
-            if entry is not None and entry["sha256"] == sha:
+            if entry is not None and entry["xxh3"] == sha:
                 found: dict[str, Any] = entry
                 return found
         return None

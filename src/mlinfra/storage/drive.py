@@ -20,7 +20,7 @@ from mlinfra.core.platforms import detect_platform
 from mlinfra.errors import BackupError, BackupPathError, ConfigError
 from mlinfra.storage.base import BackupStore
 from mlinfra.storage.paths import DRIVE_MOUNT_POINT, is_inside
-from mlinfra.storage.scan import copy_hashing, is_internal_name, sha256_file
+from mlinfra.storage.scan import copy_hashing, hash_file, is_internal_name
 
 __all__ = ["DriveBackupStore", "create_colab_store", "mount_colab_drive"]
 
@@ -119,11 +119,11 @@ class DriveBackupStore(BackupStore):
     def _upload(self, local: Path, loc: str) -> tuple[str, str, int]:
         Path(loc).parent.mkdir(parents=True, exist_ok=True)
         sent, size = copy_hashing(local, loc)
-        return sent, sha256_file(loc), size
+        return sent, hash_file(loc), size
 
     def _download(self, loc: str, local: Path) -> str:
         copy_hashing(loc, local)
-        return sha256_file(local)
+        return hash_file(local)
 
     def _move(self, src: str, dst: str) -> None:
         Path(dst).parent.mkdir(parents=True, exist_ok=True)

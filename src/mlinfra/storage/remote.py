@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import xxhash
+
 from mlinfra.core.imports import require
 from mlinfra.errors import MissingDependencyError
 from mlinfra.storage.base import BackupStore
 from mlinfra.storage.paths import is_inside
-from mlinfra.storage.scan import is_internal_name, sha256_file
+from mlinfra.storage.scan import hash_file, is_internal_name
 
 __all__ = ["FsspecBackupStore"]
 
@@ -109,7 +110,7 @@ class FsspecBackupStore(BackupStore):
         self.fs.mv(tmp, loc)
 
     def _hash_remote(self, loc: str) -> str:
-        digest = hashlib.sha256()
+        digest = xxhash.xxh3_128()
         with self.fs.open(loc, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
@@ -117,7 +118,7 @@ class FsspecBackupStore(BackupStore):
 
     def _upload(self, local: Path, loc: str) -> tuple[str, str, int]:
         self.fs.makedirs(loc.rpartition("/")[0], exist_ok=True)
-        sent = sha256_file(local)
+        sent = hash_file(local)
         size = local.stat().st_size
         self.fs.put_file(os.fspath(local), loc)
         return sent, self._hash_remote(loc), size
@@ -128,7 +129,7 @@ class FsspecBackupStore(BackupStore):
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        return sha256_file(local)
+        return hash_file(local)
 
     def _move(self, src: str, dst: str) -> None:
         self.fs.makedirs(dst.rpartition("/")[0], exist_ok=True)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import xxhash
+
 from mlinfra.errors import BackupError
 from mlinfra.storage.sqlite import SQLITE_SIDECARS
 
-__all__ = ["LocalFile", "copy_hashing", "is_internal_name", "scan_local", "sha256_file"]
+__all__ = ["LocalFile", "copy_hashing", "hash_file", "is_internal_name", "scan_local"]
 
 _CHUNK = 1 << 20
 
@@ -117,9 +118,9 @@ def _chunks(handle: object) -> Iterator[bytes]:
         yield chunk
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's content, hex."""
-    digest = hashlib.sha256()
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The xxh3-128 hash of a file's content, hex (a checksum: fast, not a security hash)."""
+    digest = xxhash.xxh3_128()
     with Path(path).open("rb") as handle:
         for chunk in _chunks(handle):
             digest.update(chunk)
@@ -127,13 +128,13 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def copy_hashing(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[str, int]:
-    """Copy ``src`` to the new file ``dst`` and fsync it; return ``(sha256, size)`` of the bytes.
+    """Copy ``src`` to the new file ``dst`` and fsync it; return ``(xxh3-128, size)`` of the bytes.
 
     Raises:
         OSError: reading or writing failed (``dst`` may then be partial: write it under a
             temporary name).
     """
-    digest = hashlib.sha256()
+    digest = xxhash.xxh3_128()
     size = 0
     with Path(src).open("rb") as fin, Path(dst).open("wb") as fout:
         for chunk in _chunks(fin):
