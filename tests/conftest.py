@@ -38,7 +38,9 @@ EXAMPLE = REPO / "examples" / "resume_ner"
 def example_project(tmp_path: Path) -> Path:
     """A fresh copy of examples/resume_ner; returns its root (holding ``config/``)."""
     target = tmp_path / "resume_ner"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("outputs", "mlruns"))
+    shutil.copytree(
+        EXAMPLE, target, ignore=shutil.ignore_patterns("outputs", "mlruns", "__pycache__")
+    )
     return target
 
 

@@ -76,7 +76,9 @@ def test_the_specification_has_examples() -> None:
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"line{ln}" for ln, _ in BLOCKS])
 def test_seed_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "resume_ner"
-    shutil.copytree(EXAMPLE, project)
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("outputs", "mlruns", "__pycache__")
+    )
     monkeypatch.chdir(project)
     for name in ("MLFLOW_TRACKING_URI", "MLINFRA_PLATFORM", "MLINFRA_PROJECT_ROOT"):
         monkeypatch.delenv(name, raising=False)

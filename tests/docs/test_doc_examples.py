@@ -104,7 +104,9 @@ def test_python_blocks_run(markdown: Path, tmp_path: Path, monkeypatch: pytest.M
     blocks = python_blocks(markdown)
 
     project = tmp_path / EXAMPLE.name
-    shutil.copytree(EXAMPLE, project)
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("outputs", "mlruns", "__pycache__")
+    )
     monkeypatch.chdir(project)
     _isolate_environment(monkeypatch)
     # Blocks may put the project on sys.path (for a `_schema` model, say); undo that afterwards.
