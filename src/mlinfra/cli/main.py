@@ -26,6 +26,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Look up, list, clean, import and export the run registry.",
     ),
     "runs": ("mlinfra.cli.runs_cmd:runs", "List and find MLflow runs of the project."),
+    "hpo": (
+        "mlinfra.cli.hpo_cmd:hpo",
+        "Run or resume the hyperparameter sweep of an experiment stage.",
+    ),
     "fingerprint": (
         "mlinfra.cli.fingerprint_cmd:fingerprint",
         "Show fingerprints, and say why two runs or output folders differ.",

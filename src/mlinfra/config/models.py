@@ -413,6 +413,32 @@ class EarlyTermination(_Open):
 class ObjectiveSpec(_Strict):
     metric: NonEmpty
     direction: Literal["maximize", "minimize"] = "maximize"
+    #: The user's objective, ``package.module:function`` (importable from the project root).
+    entrypoint: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class StudyStorageSpec(_Strict):
+    """Where the Optuna study lives and how crashed workers are noticed."""
+
+    #: An RDB URL shared by several workers or machines; default ``study.db`` in the study folder.
+    url: str | None = None
+    #: How often a running trial proves its worker is alive.
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    #: A running trial without a heartbeat for this long is failed and re-queued with its params.
+    grace_seconds: float | None = Field(default=None, gt=0)
+
+
+class RefitSpec(_Open):
+    enabled: bool = False
+
+
+class BackupSpec(_Strict):
+    """Backups of the study folder as trials finish."""
+
+    enabled: bool = False
+    #: The backup root (a mounted folder); default: Drive on Colab, else required when enabled.
+    root: str | None = None
+    every_n_trials: int = Field(default=1, ge=1)
 
 
 class KFoldSpec(_Strict):
@@ -431,3 +457,10 @@ class HpoSpec(_Open):
     objective: ObjectiveSpec
     early_termination: EarlyTermination = Field(default_factory=EarlyTermination)
     k_fold: KFoldSpec = Field(default_factory=KFoldSpec)
+    storage: StudyStorageSpec = Field(default_factory=StudyStorageSpec)
+    refit: RefitSpec = Field(default_factory=RefitSpec)
+    backup: BackupSpec = Field(default_factory=BackupSpec)
+    #: What a failing trial does to the sweep: ``continue`` with the next trial, or ``stop``.
+    on_trial_error: Literal["continue", "stop"] = "continue"
+    #: Stop the sweep after this many failed trials (``None``: never for that reason).
+    max_failed_trials: int | None = Field(default=None, ge=1)

@@ -1,0 +1,771 @@
+"""``mlinfra hpo``: a resumable, tracked, budgeted sweep of the user's objective.
+
+One invocation:
+
+1. composes the experiment stage, computes its fingerprints, the study key (data identity and
+   content, HPO settings, training budget, model) and from it the study folder;
+2. finds or creates the sweep's parent MLflow run (a rerun finds the same one) and opens the
+   Optuna study in the study folder (``study.db``) or at the configured RDB URL;
+3. runs trials in this process and ``workers - 1`` more until ``sampling.max_trials`` trials
+   have finished, counted across every invocation, or ``sampling.timeout_minutes`` has passed.
+   Each trial gets a child run named by the naming policy, its output folder, its fingerprints
+   and params, the objective's metrics; a trial left running by a dead worker is re-queued with
+   its parameters and finds its MLflow run again;
+4. refits the best trial once when ``refit.enabled``, and returns a :class:`SweepResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import multiprocessing
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mlinfra.config import HpoSpec, Project, ResolvedConfig, compose_experiment
+from mlinfra.core.imports import require
+from mlinfra.errors import ConfigError, MlinfraError
+from mlinfra.fingerprints import Fingerprints, fingerprint_experiment
+from mlinfra.hpo.context import FoldInfo, TrialContext
+from mlinfra.hpo.study import (
+    BUDGET_ATTR,
+    FAILURE_ATTR,
+    Budget,
+    budget,
+    fail_stale_trials,
+    open_study,
+    over_budget,
+    study_storage_url,
+    suggest_params,
+)
+from mlinfra.naming import NamingContext, create_naming_context
+from mlinfra.naming.display_policy import load_naming_policy
+from mlinfra.naming.experiments import build_mlflow_experiment_name
+from mlinfra.naming.keys import compute_study_key_hash, compute_trial_key_hash
+from mlinfra.naming.tags import load_tags_registry
+from mlinfra.paths import build_output_path
+
+__all__ = ["SweepError", "SweepResult", "load_entrypoint", "run_sweep"]
+
+_POLL_SECONDS = 0.5
+
+
+class SweepError(MlinfraError, RuntimeError):
+    """The sweep stopped: a trial failed with ``on_trial_error: stop``, too many trials failed,
+    or a worker process died."""
+
+
+class _ObjectiveFailed(Exception):
+    """A trial's objective raised or returned no usable number (the reason is recorded)."""
+
+
+class _OverBudget(Exception):
+    """A trial started after the budget was spent by other workers."""
+
+
+# ---- resolving everything once ---------------------------------------------------------------
+
+
+def load_entrypoint(
+    spec: str, project_root: Path, *, key: str = "entrypoint"
+) -> Callable[..., Any]:
+    """Import ``package.module:function`` with the project root importable.
+
+    Raises:
+        ConfigError: malformed, the module cannot be imported (the import error is the cause),
+            the attribute is missing or is not callable.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{key} must be 'package.module:function', got {spec!r}", key=key)
+    root = str(project_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"cannot import {module_name!r} for {key} {spec!r}: {exc}; the module must be "
+            f"importable from the project root {project_root}",
+            key=key,
+        ) from exc
+    func = getattr(module, attr, None)
+    if func is None:
+        raise ConfigError(f"module {module_name!r} has no {attr!r} ({key} {spec!r})", key=key)
+    if not callable(func):
+        raise ConfigError(f"{spec!r} is not callable ({key})", key=key)
+    return func  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Sweep:
+    """Everything a worker needs, resolved once per process."""
+
+    project: Project
+    experiment: str
+    stage: str | None
+    overrides: tuple[str, ...]
+    resolved: ResolvedConfig
+    hpo: HpoSpec
+    model: str
+    fingerprints: Fingerprints
+    study_key_hash: str
+    context: NamingContext
+    study_dir: Path
+    storage_url: str
+    study_name: str
+    objective: Callable[[TrialContext], Any]
+    target: Any  # TrackingTarget
+    platform: str
+
+
+def _model_name(resolved: ResolvedConfig) -> str:
+    return resolved.experiment.model_config.stem
+
+
+def _resolve(
+    project: Project,
+    experiment: str,
+    stage: str | None,
+    overrides: Sequence[str],
+    *,
+    platform: str,
+    registry: Any,
+) -> _Sweep:
+    from mlinfra.tracking import TrackingTarget, setup_mlflow
+
+    resolved = compose_experiment(
+        project.config_dir, experiment, stage=stage, overrides=overrides, environ=project.environ
+    )
+    values = resolved.to_dict()
+    hpo = HpoSpec.model_validate(values["hpo"])
+    if not hpo.objective.entrypoint:
+        where = resolved.source("hpo.objective")
+        raise ConfigError(
+            "the HPO config names no objective: add 'entrypoint: package.module:function' "
+            "under 'objective'",
+            file=where.file if where else None,
+            line=where.line if where else None,
+            key="hpo.objective.entrypoint",
+        )
+    objective = load_entrypoint(
+        hpo.objective.entrypoint, project.root, key="hpo.objective.entrypoint"
+    )
+    model = _model_name(resolved)
+    fps = fingerprint_experiment(
+        project.config_dir,
+        experiment,
+        stage=stage,
+        overrides=overrides,
+        root_dir=project.root,
+        environ=project.environ,
+    )
+    study_key = compute_study_key_hash(
+        data=values.get("data") or {},
+        hpo=values["hpo"],
+        train=values.get("train") or {},
+        model=model,
+        data_fingerprint=fps.data_hash,
+    )
+    context = create_naming_context(
+        process_type="hpo",
+        model=model,
+        environment=platform,
+        stage="hpo_sweep",
+        study_key_hash=study_key,
+    )
+    study_dir = build_output_path(
+        project.root, context, config_dir=project.config_dir, environ=project.environ
+    )
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage_url = study_storage_url(hpo, study_dir, project.environ)
+    configured = (hpo.model_extra or {}).get("checkpoint", {})
+    name = configured.get("study_name") if isinstance(configured, Mapping) else None
+    study_name = str(name) if name else f"{experiment}-{model}-{study_key[:8]}"
+
+    exp_name = build_mlflow_experiment_name(
+        experiment,
+        "hpo",
+        model,
+        include_backbone=resolved.experiment.naming.include_backbone_in_experiment,
+    )
+    setup = setup_mlflow(
+        experiment_name=exp_name,
+        root_dir=project.root,
+        config_dir=project.config_dir,
+        platform=platform,
+        environ=project.environ,
+    )
+    naming = load_naming_policy(project.config_dir, environ=project.environ)
+    target = TrackingTarget(
+        registry,
+        setup.tracking_uri,
+        setup.experiment_id,
+        naming,
+        load_tags_registry(project.config_dir, environ=project.environ),
+        project.mlflow.naming.project_name,
+        project.root,
+    )
+    return _Sweep(
+        project=project,
+        experiment=experiment,
+        stage=stage,
+        overrides=tuple(overrides),
+        resolved=resolved,
+        hpo=hpo,
+        model=model,
+        fingerprints=fps,
+        study_key_hash=study_key,
+        context=context,
+        study_dir=study_dir,
+        storage_url=storage_url,
+        study_name=study_name,
+        objective=objective,
+        target=target,
+        platform=platform,
+    )
+
+
+# ---- one trial -------------------------------------------------------------------------------
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _ObjectiveFailed(
+            f"the objective returned {type(value).__name__} {value!r} for {what}; it must "
+            "return a number (the metric)"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise _ObjectiveFailed(f"the objective returned {number} for {what}, not a finite number")
+    return number
+
+
+def _seed(hpo: HpoSpec, number: int | None) -> int:
+    return (hpo.sampling.seed or 0) + (number or 0)
+
+
+def _call(sweep: _Sweep, ctx: TrialContext) -> Any:
+    return sweep.objective(ctx)
+
+
+def _run_trial(sweep: _Sweep, study: Any, trial: Any, parent_run_id: str) -> float:
+    optuna = require("optuna", feature="HPO sweeps")
+    from mlinfra.tracking import track_hpo_trial
+
+    hpo = sweep.hpo
+    if over_budget(study, trial.number, hpo.sampling.max_trials):
+        trial.set_user_attr(BUDGET_ATTR, True)
+        raise _OverBudget(f"trial {trial.number} started after the budget was spent")
+    params = suggest_params(trial, hpo.search_space)
+    trial_ctx = sweep.context.with_(
+        stage="hpo_trial",
+        trial_number=trial.number,
+        trial_key_hash=compute_trial_key_hash(sweep.study_key_hash, params),
+    )
+    trial_dir = build_output_path(
+        sweep.project.root, trial_ctx, config_dir=sweep.project.config_dir
+    )
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    config = sweep.resolved.to_dict()
+    metric = hpo.objective.metric
+    pruned: BaseException | None = None
+    try:
+        with track_hpo_trial(
+            sweep.target,
+            trial_ctx,
+            parent_run_id=parent_run_id,
+            trial=trial,
+            params=params,
+            fingerprints=sweep.fingerprints,
+            output_dir=trial_dir,
+            on_change="log_delta",
+        ) as run:
+            trial.set_user_attr("output_dir", str(trial_dir))
+            base = TrialContext(
+                params=dict(params),
+                config=config,
+                output_dir=trial_dir,
+                project_root=sweep.project.root,
+                config_dir=sweep.project.config_dir,
+                trial_number=trial.number,
+                run_id=run.run_id,
+                seed=_seed(hpo, trial.number),
+                _log_metrics=run.log_metrics,
+            )
+            try:
+                if hpo.k_fold.enabled:
+                    value = _cross_validate(sweep, trial, trial_ctx, base, run.run_id)
+                else:
+
+                    def report(step: int, value: float) -> None:
+                        run.log_metric("intermediate", value, step)
+                        trial.report(value, step)
+                        if trial.should_prune():
+                            raise optuna.TrialPruned(f"pruned at step {step} ({value:g})")
+
+                    value = _number(_call(sweep, replace(base, _report=report)), metric)
+            except optuna.TrialPruned as exc:
+                run.set_tags({"mlinfra.trial_state": "PRUNED"})
+                pruned = exc
+            else:
+                run.log_metrics({metric: value})
+                run.set_tags({"mlinfra.trial_state": "COMPLETE"})
+    except (optuna.TrialPruned, _ObjectiveFailed, _OverBudget):
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        trial.set_user_attr(FAILURE_ATTR, reason)
+        sys.stderr.write(
+            f"trial {trial.number} failed: {reason}\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        )
+        raise _ObjectiveFailed(reason) from exc
+    if pruned is not None:
+        raise pruned
+    return value
+
+
+def _cross_validate(
+    sweep: _Sweep, trial: Any, trial_ctx: NamingContext, base: TrialContext, run_id: str
+) -> float:
+    optuna = require("optuna", feature="HPO sweeps")
+    from mlinfra.tracking import track_cv_fold
+
+    spec = sweep.hpo.k_fold
+    metric = sweep.hpo.objective.metric
+    values: list[float] = []
+    for index in range(spec.n_splits):
+        fold = FoldInfo(index, spec.n_splits, spec.random_seed, spec.shuffle, spec.stratified)
+        fold_dir = base.output_dir / f"fold-{index}"
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        with track_cv_fold(
+            sweep.target,
+            trial_ctx.with_(fold_idx=index),
+            parent_run_id=run_id,
+            params=base.params,
+            on_change="log_delta",
+        ) as fold_run:
+
+            def report(step: int, value: float, _run: Any = fold_run) -> None:
+                _run.log_metric("intermediate", value, step)
+
+            ctx = replace(
+                base,
+                output_dir=fold_dir,
+                fold=fold,
+                run_id=fold_run.run_id,
+                _report=report,
+                _log_metrics=fold_run.log_metrics,
+            )
+            value = _number(_call(sweep, ctx), f"{metric} of fold {index}")
+            fold_run.log_metrics({metric: value})
+        values.append(value)
+        mean = sum(values) / len(values)
+        trial.report(mean, index)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {index} (mean {mean:g})")
+    return sum(values) / len(values)
+
+
+# ---- a worker --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Limits:
+    deadline: float | None
+    started: float
+    on_trial_error: str
+    max_failed: int | None
+
+
+def _failed_since(study: Any, started: float) -> list[str]:
+    state = require("optuna.trial", feature="HPO sweeps").TrialState
+    reasons = []
+    for t in study.get_trials(deepcopy=False, states=(state.FAIL,)):
+        started_at = t.datetime_start
+        if FAILURE_ATTR in t.user_attrs and started_at and started_at.timestamp() >= started:
+            reasons.append(f"trial {t.number}: {t.user_attrs[FAILURE_ATTR]}")
+    return reasons
+
+
+def _stop_reason(study: Any, limits: _Limits) -> str | None:
+    failed = _failed_since(study, limits.started)
+    if failed and limits.on_trial_error == "stop":
+        return f"a trial failed and on_trial_error is 'stop' ({failed[0]})"
+    if limits.max_failed is not None and len(failed) >= limits.max_failed:
+        return (
+            f"{len(failed)} trials failed (max_failed_trials {limits.max_failed}); "
+            f"last: {failed[-1]}"
+        )
+    return None
+
+
+def _work(
+    sweep: _Sweep,
+    study: Any,
+    parent_run_id: str,
+    limits: _Limits,
+    on_progress: Callable[[Budget], None] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> str | None:
+    """Run trials until the budget is spent; returns why it stopped early, if it did."""
+    max_trials = sweep.hpo.sampling.max_trials
+
+    def objective(trial: Any) -> float:
+        return _run_trial(sweep, study, trial, parent_run_id)
+
+    while True:
+        fail_stale_trials(study)
+        state = budget(study, max_trials)
+        if on_progress is not None:
+            on_progress(state)
+        if state.done:
+            return None
+        stop = _stop_reason(study, limits)
+        if stop is not None:
+            return stop
+        if limits.deadline is not None and time.monotonic() >= limits.deadline:
+            return "the timeout (sampling.timeout_minutes) was reached"
+        if state.taken:  # the last trials run in other workers: wait for them (or their death)
+            time.sleep(_POLL_SECONDS)
+            continue
+        study.optimize(
+            objective,
+            n_trials=1,
+            catch=(_ObjectiveFailed, _OverBudget),
+            callbacks=list(callbacks),
+            gc_after_trial=False,
+            show_progress_bar=False,
+        )
+
+
+def _worker_process(args: dict[str, Any]) -> None:
+    """The entry point of a ``--workers`` process."""
+    _quiet_optuna()
+    project = Project.discover(project=args["root"], config_dir=args["config_dir"])
+    from mlinfra.registry import open_registry
+
+    with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
+        sweep = _resolve(
+            project,
+            args["experiment"],
+            args["stage"],
+            args["overrides"],
+            platform=args["platform"],
+            registry=registry,
+        )
+        study = open_study(sweep.storage_url, sweep.study_name, sweep.hpo)
+        limits = _Limits(**args["limits"])
+        if "timeout_left" in args:  # monotonic clocks are per process
+            limits.deadline = time.monotonic() + float(args["timeout_left"])
+        _work(sweep, study, args["parent_run_id"], limits, callbacks=_backup_callbacks(sweep))
+
+
+def _quiet_optuna() -> None:
+    optuna = require("optuna", feature="HPO sweeps")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _backup_callbacks(sweep: _Sweep) -> list[Any]:
+    spec = sweep.hpo.backup
+    if not spec.enabled:
+        return []
+    from mlinfra.storage import DriveBackupStore, create_colab_store
+    from mlinfra.storage.backup import create_incremental_backup_callback
+
+    if spec.root:
+        store: Any = DriveBackupStore(sweep.project.root, spec.root)
+    elif sweep.platform == "colab":
+        store = create_colab_store(sweep.project.root, sweep.project.config_dir)
+    else:
+        raise ConfigError(
+            "hpo.backup.enabled is true but no backup.root is set (a default exists on Colab "
+            "only); set backup.root to a mounted folder",
+            key="hpo.backup.root",
+        )
+    return [
+        create_incremental_backup_callback(
+            sweep.study_dir, store, is_directory=True, every_n_trials=spec.every_n_trials
+        )
+    ]
+
+
+# ---- the sweep -------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did and found.
+
+    Attributes:
+        study_name, storage_url, study_dir: Where the study is.
+        finished: Trials finished (completed, pruned, or failed by the objective), all time.
+        completed, pruned, failed: Those counts apart.
+        new_trials: Trials this invocation ran (all workers).
+        best_number, best_value, best_params: The best completed trial (``None`` if none).
+        best_run_name, best_output_dir: Its MLflow run name and output folder.
+        parent_run_id, parent_run_name: The sweep's parent run.
+        tracking_uri, experiment_name: Where the runs are.
+        refit_run_name: The refit's run, when one was made.
+        stopped: Why the sweep stopped before the budget was spent, if it did.
+    """
+
+    study_name: str
+    storage_url: str
+    study_dir: Path
+    max_trials: int
+    finished: int
+    completed: int
+    pruned: int
+    failed: int
+    new_trials: int
+    best_number: int | None
+    best_value: float | None
+    best_params: dict[str, Any] | None
+    best_run_name: str | None
+    best_output_dir: str | None
+    parent_run_id: str
+    parent_run_name: str
+    tracking_uri: str
+    experiment_name: str
+    metric: str
+    direction: str
+    refit_run_name: str | None = None
+    stopped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _summarise(
+    sweep: _Sweep, study: Any, before: int, parent: Any, experiment_name: str
+) -> SweepResult:
+    state = require("optuna.trial", feature="HPO sweeps").TrialState
+    trials = study.get_trials(deepcopy=False)
+    completed = [t for t in trials if t.state == state.COMPLETE]
+    best = None
+    if completed:
+        best = study.best_trial
+    b = budget(study, sweep.hpo.sampling.max_trials)
+    return SweepResult(
+        study_name=sweep.study_name,
+        storage_url=sweep.storage_url,
+        study_dir=sweep.study_dir,
+        max_trials=sweep.hpo.sampling.max_trials,
+        finished=b.finished,
+        completed=len(completed),
+        pruned=sum(1 for t in trials if t.state == state.PRUNED),
+        failed=b.failed,
+        new_trials=len(trials) - before,
+        best_number=best.number if best else None,
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else None,
+        best_run_name=best.user_attrs.get("mlflow_run_name") if best else None,
+        best_output_dir=best.user_attrs.get("output_dir") if best else None,
+        parent_run_id=parent.run_id,
+        parent_run_name=parent.run_name,
+        tracking_uri=sweep.target.tracking_uri,
+        experiment_name=experiment_name,
+        metric=sweep.hpo.objective.metric,
+        direction=sweep.hpo.objective.direction,
+    )
+
+
+def _refit(sweep: _Sweep, study: Any, parent_run_id: str) -> str | None:
+    """Retrain the best trial once (``refit.enabled``); the study remembers it was done."""
+    from mlinfra.tracking import track_refit
+
+    state = require("optuna.trial", feature="HPO sweeps").TrialState
+    if not any(t.state == state.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return None
+    best = study.best_trial
+    if study.user_attrs.get("mlinfra_refit_of") == best.number:
+        return str(study.user_attrs.get("mlinfra_refit_run_name") or "") or None
+    trial_ctx = sweep.context.with_(
+        stage="hpo_trial",
+        trial_number=best.number,
+        trial_key_hash=compute_trial_key_hash(sweep.study_key_hash, best.params),
+    )
+    refit_ctx = trial_ctx.with_(process_type="hpo_refit", stage="refit")
+    folder = build_output_path(sweep.project.root, refit_ctx, config_dir=sweep.project.config_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with track_refit(
+        sweep.target,
+        refit_ctx,
+        parent_run_id=parent_run_id,
+        trial_run_id=str(best.user_attrs.get("mlflow_run_id", "")),
+        params=dict(best.params),
+        fingerprints=sweep.fingerprints,
+        output_dir=folder,
+        on_change="log_delta",
+    ) as run:
+        ctx = TrialContext(
+            params=dict(best.params),
+            config=sweep.resolved.to_dict(),
+            output_dir=folder,
+            project_root=sweep.project.root,
+            config_dir=sweep.project.config_dir,
+            refit=True,
+            run_id=run.run_id,
+            seed=_seed(sweep.hpo, best.number),
+            _log_metrics=run.log_metrics,
+            _report=lambda step, value: run.log_metric("intermediate", value, step),
+        )
+        value = _number(_call(sweep, ctx), f"{sweep.hpo.objective.metric} of the refit")
+        run.log_metrics({sweep.hpo.objective.metric: value})
+    study.set_user_attr("mlinfra_refit_of", best.number)
+    study.set_user_attr("mlinfra_refit_run_name", run.run_name)
+    return run.run_name
+
+
+def run_sweep(
+    project: Project,
+    experiment: str,
+    *,
+    stage: str | None = None,
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    platform: str | None = None,
+    on_progress: Callable[[Budget, Any], None] | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep of an experiment stage; see the module docstring.
+
+    Args:
+        project: The project.
+        experiment: The experiment name.
+        stage: The stage whose HPO config to use (``hpo_config``, overrides).
+        overrides: Config overrides.
+        workers: Processes running trials (this one included), all on the same study.
+        platform: The platform (default: detected).
+        on_progress: Called as trials finish with the budget and the study.
+
+    Raises:
+        ConfigError: the configuration is invalid, or names no importable objective.
+        SweepError: the sweep stopped on failed trials, or a worker process died.
+        TrackingError: MLflow or the registry refused.
+    """
+    from mlinfra.core.platforms import detect_platform
+    from mlinfra.registry import open_registry
+    from mlinfra.tracking import track_hpo_sweep
+
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}", key="workers")
+    _quiet_optuna()
+    where = platform or detect_platform(project.environ)
+    with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
+        sweep = _resolve(project, experiment, stage, overrides, platform=where, registry=registry)
+        hpo = sweep.hpo
+        sweep_params = {
+            "study_name": sweep.study_name,
+            "sampler": hpo.sampling.algorithm,
+            "max_trials": hpo.sampling.max_trials,
+            "metric": hpo.objective.metric,
+            "direction": hpo.objective.direction,
+        }
+        with track_hpo_sweep(
+            sweep.target,
+            sweep.context,
+            params=sweep_params,
+            fingerprints=sweep.fingerprints,
+            output_dir=sweep.study_dir,
+            on_change="log_delta",
+        ) as parent:
+            study = open_study(sweep.storage_url, sweep.study_name, hpo)
+            study.set_user_attr("study_key_hash", sweep.study_key_hash)
+            study.set_user_attr("mlflow_parent_run_id", parent.run_id)
+            before = len(study.get_trials(deepcopy=False))
+            started = time.time()
+            timeout = hpo.sampling.timeout_minutes
+            limits = _Limits(
+                deadline=time.monotonic() + timeout * 60 if timeout else None,
+                started=started,
+                on_trial_error=hpo.on_trial_error,
+                max_failed=hpo.max_failed_trials,
+            )
+            procs = _start_workers(sweep, parent.run_id, limits, workers - 1)
+            progress = None
+            if on_progress is not None:
+
+                def progress(state: Budget) -> None:
+                    on_progress(state, study)
+
+            callbacks = _backup_callbacks(sweep)
+            try:
+                stopped = _work(sweep, study, parent.run_id, limits, progress, callbacks)
+            finally:
+                dead = _join(procs)
+            for callback in callbacks:
+                callback.backup_now()
+            refit_name = None
+            if stopped is None and hpo.refit.enabled:
+                refit_name = _refit(sweep, study, parent.run_id)
+            result = _summarise(sweep, study, before, parent, _experiment_name(sweep))
+            result.refit_run_name = refit_name
+            result.stopped = stopped or (dead and f"worker process(es) died: {dead}") or None
+            parent.log_metrics(
+                {
+                    "finished_trials": result.finished,
+                    **(
+                        {f"best_{result.metric}": result.best_value}
+                        if result.best_value is not None
+                        else {}
+                    ),
+                }
+            )
+    if result.stopped and hpo.on_trial_error == "stop":
+        raise SweepError(f"the sweep stopped: {result.stopped}")
+    return result
+
+
+def _experiment_name(sweep: _Sweep) -> str:
+    return build_mlflow_experiment_name(
+        sweep.experiment,
+        "hpo",
+        sweep.model,
+        include_backbone=sweep.resolved.experiment.naming.include_backbone_in_experiment,
+    )
+
+
+def _start_workers(
+    sweep: _Sweep, parent_run_id: str, limits: _Limits, count: int
+) -> list[multiprocessing.process.BaseProcess]:
+    if count <= 0:
+        return []
+    ctx = multiprocessing.get_context("spawn")
+    args: dict[str, Any] = {
+        "root": str(sweep.project.root),
+        "config_dir": str(sweep.project.config_dir),
+        "experiment": sweep.experiment,
+        "stage": sweep.stage,
+        "overrides": list(sweep.overrides),
+        "platform": sweep.platform,
+        "parent_run_id": parent_run_id,
+        "limits": {
+            "deadline": None,
+            "started": limits.started,
+            "on_trial_error": limits.on_trial_error,
+            "max_failed": limits.max_failed,
+        },
+    }
+    if limits.deadline is not None:
+        args["timeout_left"] = limits.deadline - time.monotonic()
+    procs: list[multiprocessing.process.BaseProcess] = []
+    for _ in range(count):
+        proc = ctx.Process(target=_worker_process, args=(args,), daemon=False)
+        proc.start()
+        procs.append(proc)
+    return procs
+
+
+def _join(procs: Sequence[multiprocessing.process.BaseProcess]) -> list[int]:
+    """Wait for the worker processes; the exit codes of those that failed."""
+    dead = []
+    for proc in procs:
+        proc.join()
+        if proc.exitcode not in (0, None):
+            dead.append(int(proc.exitcode))
+    return dead
