@@ -50,7 +50,14 @@ from mlinfra.naming.keys import compute_study_key_hash, compute_trial_key_hash
 from mlinfra.naming.tags import load_tags_registry
 from mlinfra.paths import build_output_path
 
-__all__ = ["SweepError", "SweepResult", "load_entrypoint", "run_sweep"]
+__all__ = [
+    "StudyLocation",
+    "SweepError",
+    "SweepResult",
+    "load_entrypoint",
+    "locate_study",
+    "run_sweep",
+]
 
 _POLL_SECONDS = 0.5
 
@@ -128,34 +135,52 @@ def _model_name(resolved: ResolvedConfig) -> str:
     return resolved.experiment.model_config.stem
 
 
-def _resolve(
+@dataclass(frozen=True)
+class StudyLocation:
+    """Where an experiment stage's study is, computed from its configuration alone.
+
+    Attributes:
+        resolved: The composed configuration.
+        hpo: Its validated HPO config.
+        model: The model name (the model config's file stem).
+        fingerprints: The stage's fingerprints (the data fingerprint is part of the study key).
+        study_key_hash: The study key.
+        context: The sweep's naming context.
+        study_dir: The study folder (not created here).
+        storage_url: The Optuna storage.
+        study_name: The study's name in that storage.
+    """
+
+    resolved: ResolvedConfig
+    hpo: HpoSpec
+    model: str
+    fingerprints: Fingerprints
+    study_key_hash: str
+    context: NamingContext
+    study_dir: Path
+    storage_url: str
+    study_name: str
+
+
+def locate_study(
     project: Project,
     experiment: str,
-    stage: str | None,
-    overrides: Sequence[str],
     *,
-    platform: str,
-    registry: Any,
-) -> _Sweep:
-    from mlinfra.tracking import TrackingTarget, setup_mlflow
+    stage: str | None = None,
+    overrides: Sequence[str] = (),
+    platform: str = "local",
+) -> StudyLocation:
+    """Find where the study of an experiment stage lives; creates nothing.
 
+    Raises:
+        ConfigError: the configuration is invalid.
+        FingerprintError: the data cannot be fingerprinted.
+    """
     resolved = compose_experiment(
         project.config_dir, experiment, stage=stage, overrides=overrides, environ=project.environ
     )
     values = resolved.to_dict()
     hpo = HpoSpec.model_validate(values["hpo"])
-    if not hpo.objective.entrypoint:
-        where = resolved.source("hpo.objective")
-        raise ConfigError(
-            "the HPO config names no objective: add 'entrypoint: package.module:function' "
-            "under 'objective'",
-            file=where.file if where else None,
-            line=where.line if where else None,
-            key="hpo.objective.entrypoint",
-        )
-    objective = load_entrypoint(
-        hpo.objective.entrypoint, project.root, key="hpo.objective.entrypoint"
-    )
     model = _model_name(resolved)
     fps = fingerprint_experiment(
         project.config_dir,
@@ -182,16 +207,51 @@ def _resolve(
     study_dir = build_output_path(
         project.root, context, config_dir=project.config_dir, environ=project.environ
     )
-    study_dir.mkdir(parents=True, exist_ok=True)
-    storage_url = study_storage_url(hpo, study_dir, project.environ)
     configured = (hpo.model_extra or {}).get("checkpoint", {})
     name = configured.get("study_name") if isinstance(configured, Mapping) else None
-    study_name = str(name) if name else f"{experiment}-{model}-{study_key[:8]}"
+    return StudyLocation(
+        resolved=resolved,
+        hpo=hpo,
+        model=model,
+        fingerprints=fps,
+        study_key_hash=study_key,
+        context=context,
+        study_dir=study_dir,
+        storage_url=study_storage_url(hpo, study_dir, project.environ),
+        study_name=str(name) if name else f"{experiment}-{model}-{study_key[:8]}",
+    )
 
+
+def _resolve(
+    project: Project,
+    experiment: str,
+    stage: str | None,
+    overrides: Sequence[str],
+    *,
+    platform: str,
+    registry: Any,
+) -> _Sweep:
+    from mlinfra.tracking import TrackingTarget, setup_mlflow
+
+    where = locate_study(project, experiment, stage=stage, overrides=overrides, platform=platform)
+    resolved, hpo = where.resolved, where.hpo
+    if not hpo.objective.entrypoint:
+        source = resolved.source("hpo.objective")
+        raise ConfigError(
+            "the HPO config names no objective: add 'entrypoint: package.module:function' "
+            "under 'objective'",
+            file=source.file if source else None,
+            line=source.line if source else None,
+            key="hpo.objective.entrypoint",
+        )
+    objective = load_entrypoint(
+        hpo.objective.entrypoint, project.root, key="hpo.objective.entrypoint"
+    )
+    where.study_dir.mkdir(parents=True, exist_ok=True)
     exp_name = build_mlflow_experiment_name(
         experiment,
         "hpo",
-        model,
+        where.model,
         include_backbone=resolved.experiment.naming.include_backbone_in_experiment,
     )
     setup = setup_mlflow(
@@ -201,12 +261,11 @@ def _resolve(
         platform=platform,
         environ=project.environ,
     )
-    naming = load_naming_policy(project.config_dir, environ=project.environ)
     target = TrackingTarget(
         registry,
         setup.tracking_uri,
         setup.experiment_id,
-        naming,
+        load_naming_policy(project.config_dir, environ=project.environ),
         load_tags_registry(project.config_dir, environ=project.environ),
         project.mlflow.naming.project_name,
         project.root,
@@ -218,13 +277,13 @@ def _resolve(
         overrides=tuple(overrides),
         resolved=resolved,
         hpo=hpo,
-        model=model,
-        fingerprints=fps,
-        study_key_hash=study_key,
-        context=context,
-        study_dir=study_dir,
-        storage_url=storage_url,
-        study_name=study_name,
+        model=where.model,
+        fingerprints=where.fingerprints,
+        study_key_hash=where.study_key_hash,
+        context=where.context,
+        study_dir=where.study_dir,
+        storage_url=where.storage_url,
+        study_name=where.study_name,
         objective=objective,
         target=target,
         platform=platform,
