@@ -30,6 +30,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "mlinfra.cli.hpo_cmd:hpo",
         "Run or resume the hyperparameter sweep of an experiment stage.",
     ),
+    "run": (
+        "mlinfra.cli.run_cmd:run",
+        "Run a stage's entry point (final training, conversion, benchmarking).",
+    ),
     "fingerprint": (
         "mlinfra.cli.fingerprint_cmd:fingerprint",
         "Show fingerprints, and say why two runs or output folders differ.",

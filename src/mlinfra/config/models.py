@@ -88,6 +88,14 @@ class StageSpec(_Strict):
     benchmark_config: str | None = None
     backbones: list[NonEmpty] | None = None
     overrides: list[str] = Field(default_factory=list)
+    #: ``package.module:function`` that ``mlinfra run <stage>`` calls.
+    entrypoint: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    #: What the stage is (default: implied by its name).
+    process_type: Literal["final_training", "conversion", "benchmarking"] | None = None
+    #: The specification's run modes.
+    run_mode: Literal["reuse_if_exists", "force_new", "resume_if_incomplete"] = "reuse_if_exists"
+    #: The stage whose study (benchmarking) a stage builds on.
+    source_stage: str | None = None
 
     _refs = field_validator(
         "data_config",
