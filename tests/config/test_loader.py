@@ -29,7 +29,7 @@ def test_experiment_config_resolves_domain_files(config_dir: Path) -> None:
     assert exp.benchmark_config == (config_dir / "benchmark.yaml").resolve()
     assert set(exp.domain_files()) == {"data", "model", "train", "hpo", "env", "benchmark"}
     assert exp.stage is None
-    assert set(exp.stages) == {"smoke", "hpo", "training"}
+    assert set(exp.stages) == {"smoke", "hpo", "training", "demo"}
 
 
 def test_stage_replaces_file_references(config_dir: Path) -> None:
@@ -133,7 +133,7 @@ def test_missing_domain_file_names_the_reference(config_dir: Path) -> None:
     assert err.line == 10
     assert err.key == "hpo_config"
     assert "hpo/prod.yaml" in err.reason
-    assert "available: hpo/smoke.yaml" in err.reason
+    assert "available: hpo/demo.yaml, hpo/smoke.yaml" in err.reason
 
 
 def test_missing_domain_file_in_a_stage_names_the_stage(config_dir: Path) -> None:

@@ -30,6 +30,14 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "mlinfra.cli.hpo_cmd:hpo",
         "Run or resume the hyperparameter sweep of an experiment stage.",
     ),
+    "report": (
+        "mlinfra.cli.report_cmd:report",
+        "Write an HTML report of a sweep's study and print its path.",
+    ),
+    "init": (
+        "mlinfra.cli.init_cmd:init",
+        "Make a new project (config tree, objective stub) that runs as made.",
+    ),
     "run": (
         "mlinfra.cli.run_cmd:run",
         "Run a stage's entry point (final training, conversion, benchmarking).",
