@@ -28,7 +28,7 @@ from mlinfra.hpo.report import (
     render_report,
     write_report,
 )
-from mlinfra.hpo.runner import StudyLocation, locate_study
+from mlinfra.hpo.runner import StudyLocation, locate_study, trial_output_dir
 
 EXPERIMENT = "resume_ner_baseline"
 DISTRIBUTIONS = {
@@ -58,7 +58,7 @@ def _study(where: StudyLocation) -> Iterator[Any]:
     storage = optuna.storages.RDBStorage(where.storage_url)
     try:
         yield optuna.create_study(
-            storage=storage, study_name=where.study_name, direction="maximize"
+            storage=storage, study_name=where.study_name, direction="maximize", load_if_exists=True
         )
     finally:
         storage.remove_session()
@@ -112,7 +112,9 @@ def test_report_of_a_study(where: StudyLocation, project: Project) -> None:
         assert f"<h2>{title}</h2>" in html
     assert html.count("Plotly.newPlot") == len(charts)
     assert "<th>best trial</th><td>#1</td>" in html
-    assert "local_trial_t01" in html and "/outputs/trial-1" in html
+    with _study(where) as study:
+        best_dir = trial_output_dir(project, where, study.best_trial)
+    assert "local_trial_t01" in html and str(best_dir) in html  # folder from the identity
     assert "6 (4 complete, 1 fail, 1 pruned)" in html
     assert '<tr class="best"><td>1</td>' in html
     assert "<th>macro-f1</th>" in html  # the metric heads the value column

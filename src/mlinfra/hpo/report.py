@@ -27,7 +27,7 @@ from mlinfra.core.atomic import atomic_write_text
 from mlinfra.core.imports import require
 from mlinfra.core.redact import hide_password
 from mlinfra.errors import MlinfraError
-from mlinfra.hpo.runner import StudyLocation, locate_study
+from mlinfra.hpo.runner import StudyLocation, locate_study, trial_output_dir
 from mlinfra.hpo.study import quiet_experimental
 
 __all__ = [
@@ -220,7 +220,12 @@ tr.best td { background: #eaf6ea; }
 
 
 def _header(
-    where: StudyLocation, study: Any, trials: Sequence[Any], best: Any, experiment: str
+    where: StudyLocation,
+    study: Any,
+    trials: Sequence[Any],
+    best: Any,
+    experiment: str,
+    project: Project | None,
 ) -> str:
     counts = Counter(t.state.name for t in trials)
     count_text = ", ".join(f"{counts[s]} {s.lower()}" for s in sorted(counts)) or "none"
@@ -237,7 +242,7 @@ def _header(
         ("value", _fmt(best.value)),
         ("params", _params_text(best.params)),
         ("MLflow run", best.user_attrs.get("mlflow_run_name", "")),
-        ("output folder", best.user_attrs.get("output_dir", "")),
+        ("output folder", trial_output_dir(project, where, best) if project else ""),
     ]
 
     def rows(items: Sequence[tuple[str, Any]]) -> str:
@@ -268,7 +273,9 @@ def _trials_table(trials: Sequence[Any], best_number: int, metric: str) -> str:
     return "".join(out)
 
 
-def render_report(where: StudyLocation, study: Any, experiment: str) -> str:
+def render_report(
+    where: StudyLocation, study: Any, experiment: str, project: Project | None = None
+) -> str:
     """The report of ``study`` as one HTML document.
 
     Raises:
@@ -289,7 +296,7 @@ def render_report(where: StudyLocation, study: Any, experiment: str) -> str:
     best = study.best_trial
     notes: list[str] = []
     figures = _figures(study, completed, notes)
-    sections = [_Section("Study", _header(where, study, trials, best, experiment))]
+    sections = [_Section("Study", _header(where, study, trials, best, experiment, project))]
     for index, (title, fig) in enumerate(figures):
         body = fig.to_html(include_plotlyjs=index == 0, full_html=False, default_height="480px")
         sections.append(_Section(title, body))
@@ -349,7 +356,7 @@ def write_report(
         platform=platform or detect_platform(project.environ),
     )
     with load_existing_study(where.storage_url, where.study_name, where=where.study_dir) as study:
-        page = render_report(where, study, experiment)
+        page = render_report(where, study, experiment, project)
     target = Path(output) if output is not None else where.study_dir / REPORT_FILE
     if target.is_dir():
         target = target / REPORT_FILE

@@ -57,6 +57,7 @@ __all__ = [
     "load_entrypoint",
     "locate_study",
     "run_sweep",
+    "trial_output_dir",
 ]
 
 _POLL_SECONDS = 0.5
@@ -342,10 +343,10 @@ def _run_trial(sweep: _Sweep, study: Any, trial: Any, parent_run_id: str) -> flo
             trial=trial,
             params=params,
             fingerprints=sweep.fingerprints,
+            fingerprint_artifact=False,  # the sweep's run holds the record
             output_dir=trial_dir,
             on_change="log_delta",
         ) as run:
-            trial.set_user_attr("output_dir", str(trial_dir))
             base = TrialContext(
                 params=dict(params),
                 config=config,
@@ -370,12 +371,17 @@ def _run_trial(sweep: _Sweep, study: Any, trial: Any, parent_run_id: str) -> flo
 
                     value = _number(_call(sweep, replace(base, _report=report)), metric)
             except optuna.TrialPruned as exc:
-                run.set_tags({"mlinfra.trial_state": "PRUNED"})
+                run.set_tags({"mlinfra.trial_state": "PRUNED"}, defer=True)
                 pruned = exc
             else:
                 run.log_metrics({metric: value})
-                run.set_tags({"mlinfra.trial_state": "COMPLETE"})
-    except (optuna.TrialPruned, _ObjectiveFailed, _OverBudget):
+                run.set_tags({"mlinfra.trial_state": "COMPLETE"}, defer=True)
+    except (optuna.TrialPruned, _OverBudget):
+        raise
+    except _ObjectiveFailed as exc:  # a result that is not a finite number
+        reason = str(exc)
+        trial.set_user_attr(FAILURE_ATTR, reason)
+        sys.stderr.write(f"trial {trial.number} failed: {reason}\n")
         raise
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
@@ -443,18 +449,20 @@ class _Limits:
     max_failed: int | None
 
 
-def _failed_since(study: Any, started: float) -> list[str]:
+def _failed_since(trials: Sequence[Any], started: float) -> list[str]:
     state = require("optuna.trial", feature="HPO sweeps").TrialState
     reasons = []
-    for t in study.get_trials(deepcopy=False, states=(state.FAIL,)):
+    for t in trials:
+        if t.state != state.FAIL:
+            continue
         started_at = t.datetime_start
         if FAILURE_ATTR in t.user_attrs and started_at and started_at.timestamp() >= started:
             reasons.append(f"trial {t.number}: {t.user_attrs[FAILURE_ATTR]}")
     return reasons
 
 
-def _stop_reason(study: Any, limits: _Limits) -> str | None:
-    failed = _failed_since(study, limits.started)
+def _stop_reason(trials: Sequence[Any], limits: _Limits) -> str | None:
+    failed = _failed_since(trials, limits.started)
     if failed and limits.on_trial_error == "stop":
         return f"a trial failed and on_trial_error is 'stop' ({failed[0]})"
     if limits.max_failed is not None and len(failed) >= limits.max_failed:
@@ -480,19 +488,22 @@ def _work(
         return _run_trial(sweep, study, trial, parent_run_id)
 
     while True:
-        fail_stale_trials(study)
-        state = budget(study, max_trials)
+        trials = study.get_trials(deepcopy=False)
+        state = budget(study, max_trials, trials=trials)
         if on_progress is not None:
             on_progress(state)
+        stop = _stop_reason(trials, limits)
+        if stop is not None:  # before "done": the trial that filled the budget may have failed
+            return stop
         if state.done:
             return None
-        stop = _stop_reason(study, limits)
-        if stop is not None:
-            return stop
         if limits.deadline is not None and time.monotonic() >= limits.deadline:
             return "the timeout (sampling.timeout_minutes) was reached"
-        if state.taken:  # the last trials run in other workers: wait for them (or their death)
+        if state.taken:
+            # the last trials run in other workers: wait for them, or for their heartbeats to
+            # stop (then they are failed and re-queued here; Optuna does it before each trial)
             time.sleep(_POLL_SECONDS)
+            fail_stale_trials(study)
             continue
         study.optimize(
             objective,
@@ -519,7 +530,9 @@ def _worker_process(args: dict[str, Any]) -> None:
             platform=args["platform"],
             registry=registry,
         )
-        study = open_study(sweep.storage_url, sweep.study_name, sweep.hpo)
+        study = open_study(
+            sweep.storage_url, sweep.study_name, sweep.hpo, worker=int(args["worker"])
+        )
         limits = _Limits(**args["limits"])
         if "timeout_left" in args:  # monotonic clocks are per process
             limits.deadline = time.monotonic() + float(args["timeout_left"])
@@ -600,6 +613,16 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def trial_output_dir(project: Project, where: StudyLocation | _Sweep, trial: Any) -> Path:
+    """A trial's output folder, from its identity (the study key and the trial's params)."""
+    context = where.context.with_(
+        stage="hpo_trial",
+        trial_number=trial.number,
+        trial_key_hash=compute_trial_key_hash(where.study_key_hash, trial.params),
+    )
+    return build_output_path(project.root, context, config_dir=project.config_dir)
+
+
 def _summarise(
     sweep: _Sweep, study: Any, before: int, parent: Any, experiment_name: str
 ) -> SweepResult:
@@ -624,7 +647,7 @@ def _summarise(
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else None,
         best_run_name=best.user_attrs.get("mlflow_run_name") if best else None,
-        best_output_dir=best.user_attrs.get("output_dir") if best else None,
+        best_output_dir=str(trial_output_dir(sweep.project, sweep, best)) if best else None,
         parent_run_id=parent.run_id,
         parent_run_name=parent.run_name,
         tracking_uri=sweep.target.tracking_uri,
@@ -813,8 +836,10 @@ def _start_workers(
     if limits.deadline is not None:
         args["timeout_left"] = limits.deadline - time.monotonic()
     procs: list[multiprocessing.process.BaseProcess] = []
-    for _ in range(count):
-        proc = ctx.Process(target=_worker_process, args=(args,), daemon=False)
+    for index in range(count):
+        proc = ctx.Process(
+            target=_worker_process, args=({**args, "worker": index + 1},), daemon=False
+        )
         proc.start()
         procs.append(proc)
     return procs

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,10 +68,17 @@ def suggest_params(trial: Any, space: Mapping[str, ParamSpec]) -> dict[str, Any]
     return params
 
 
-def make_sampler(hpo: HpoSpec) -> Any:
-    """TPE or random sampling, seeded by ``sampling.seed`` when set."""
+def make_sampler(hpo: HpoSpec, *, offset: int = 0) -> Any:
+    """TPE or random sampling, seeded by ``sampling.seed`` when set.
+
+    ``offset`` moves the seed on (:func:`open_study` passes the number of trials the study
+    already has, and each worker its index), so a resumed sweep or a second worker does not
+    sample the same parameters again, while a fresh sweep stays reproducible.
+    """
     samplers = require("optuna.samplers", feature="HPO sweeps")
     seed = hpo.sampling.seed
+    if seed is not None:
+        seed = (seed + offset) % (2**32)
     if hpo.sampling.algorithm == "random":
         return samplers.RandomSampler(seed=seed)
     return samplers.TPESampler(seed=seed)
@@ -121,8 +128,10 @@ def study_storage_url(hpo: HpoSpec, study_dir: Path, environ: Mapping[str, str])
     return f"sqlite:///{path}"
 
 
-def open_study(url: str, name: str, hpo: HpoSpec) -> Any:
+def open_study(url: str, name: str, hpo: HpoSpec, *, worker: int = 0) -> Any:
     """Create or load the study ``name`` at ``url`` with heartbeats and retry of dead trials.
+
+    ``worker`` (0 for the first process) keeps seeded workers from sampling alike.
 
     Raises:
         ConfigError: the study exists with the other direction.
@@ -151,6 +160,10 @@ def open_study(url: str, name: str, hpo: HpoSpec) -> Any:
         pruner=make_pruner(hpo.early_termination),
         load_if_exists=True,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    if hpo.sampling.seed is not None and (existing or worker):
+        # the seed's sequence restarts in every process: move it on past what was sampled
+        study.sampler = make_sampler(hpo, offset=existing + 7919 * worker)
     wanted = optuna.study.StudyDirection.MAXIMIZE
     if hpo.objective.direction == "minimize":
         wanted = optuna.study.StudyDirection.MINIMIZE
@@ -205,10 +218,11 @@ def _counts(trial: Any, state: Any) -> bool:
     return bool(trial.state == state.FAIL and FAILURE_ATTR in trial.user_attrs)
 
 
-def budget(study: Any, max_trials: int) -> Budget:
-    """The budget as the study's storage has it now."""
+def budget(study: Any, max_trials: int, *, trials: Sequence[Any] | None = None) -> Budget:
+    """The budget as the study's storage has it now (or as ``trials``, read just before)."""
     state = require("optuna.trial", feature="HPO sweeps").TrialState
-    trials = study.get_trials(deepcopy=False)
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     finished = sum(1 for t in trials if _counts(t, state))
     running = sum(1 for t in trials if t.state == state.RUNNING)
     failed = sum(1 for t in trials if t.state == state.FAIL and FAILURE_ATTR in t.user_attrs)

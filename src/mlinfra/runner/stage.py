@@ -40,7 +40,7 @@ from mlinfra.core.canonical import stable_hash
 from mlinfra.core.imports import require
 from mlinfra.errors import ConfigError
 from mlinfra.fingerprints import compute_conv_fp, fingerprint_experiment
-from mlinfra.hpo.runner import load_entrypoint, locate_study
+from mlinfra.hpo.runner import load_entrypoint, locate_study, trial_output_dir
 from mlinfra.naming import NamingContext, create_naming_context
 from mlinfra.naming.context import process_type_for_stage
 from mlinfra.naming.display_policy import load_naming_policy
@@ -419,8 +419,7 @@ def _benchmark_identity(
         trial_number=best.number,
         benchmark_config_hash=stable_hash(config.get("benchmark") or {}),
     )
-    trial_dir = best.user_attrs.get("output_dir")
-    return context, dict(best.params), Path(trial_dir) if trial_dir else None
+    return context, dict(best.params), trial_output_dir(project, where, best)
 
 
 def _conversion_identity(

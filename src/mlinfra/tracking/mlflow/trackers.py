@@ -94,6 +94,7 @@ class RunTracker:
     handle: RunHandle
     client: Any
     _metrics: list[Any] = field(default_factory=list)
+    _tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -129,8 +130,12 @@ class RunTracker:
         for key, value in metrics.items():
             self.log_metric(key, value, step)
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set tags now (values sanitised to MLflow's limits)."""
+    def set_tags(self, tags: Mapping[str, Any], *, defer: bool = False) -> None:
+        """Set tags (values sanitised to MLflow's limits): now, or with ``defer=True`` in the
+        same request as the queued metrics (see :meth:`flush`)."""
+        if defer:
+            self._tags.update({k: sanitize_tag_value(v) for k, v in tags.items()})
+            return
         entities = require("mlflow.entities")
         self.client.log_batch(
             self.run_id,
@@ -148,10 +153,14 @@ class RunTracker:
             raise TrackingError(f"cannot log artifact {target}: no such file or folder")
 
     def flush(self) -> None:
-        """Send queued metric values (at most 1000 per request)."""
-        while self._metrics:
+        """Send queued metric values (at most 1000 per request) and deferred tags."""
+        entities = require("mlflow.entities")
+        tags = [entities.RunTag(k, v) for k, v in self._tags.items()]
+        self._tags = {}
+        while self._metrics or tags:
             batch, self._metrics = self._metrics[:_MAX_BATCH], self._metrics[_MAX_BATCH:]
-            self.client.log_batch(self.run_id, metrics=batch)
+            self.client.log_batch(self.run_id, metrics=batch, tags=tags)
+            tags = []
 
 
 def fingerprint_tags(
@@ -270,6 +279,7 @@ def track_run(
     versioned: bool = True,
     fingerprints: Fingerprints | None = None,
     output_dir: str | Path | None = None,
+    fingerprint_artifact: bool = True,
 ) -> Iterator[RunTracker]:
     """Find or create the run of ``context`` and track it for the block.
 
@@ -284,6 +294,8 @@ def track_run(
         versioned: Give the run name a registry-reserved version suffix.
         fingerprints: Recorded as tags (see :func:`fingerprint_tags`) and as the artifact
             :data:`FINGERPRINTS_ARTIFACT`, which ``mlinfra fingerprint --why`` compares.
+        fingerprint_artifact: ``False`` records the fingerprints as tags only (the runs of one
+            sweep share their parent's record; ``--why`` reads it from there).
         output_dir: The run's output folder: its path is tagged (``paths.output_dir``), and its
             ``metadata.json`` records the run's identity, MLflow run, fingerprints and status
             (``running``, then ``finished``, ``failed`` or ``killed``), in the registry's
@@ -318,7 +330,7 @@ def track_run(
         if extra:
             RunTracker(handle, client).set_tags(extra)
     tracker = RunTracker(handle, client)
-    if fingerprints is not None:
+    if fingerprints is not None and fingerprint_artifact:
         _record_fingerprints(tracker, fingerprints)
     if folder is not None:
         _start_metadata(target, context, handle, folder, fingerprints)
