@@ -197,3 +197,29 @@ def test_seeded_sweep_resumed_samples_new_params(hpo_project: Any) -> None:
     children = hpo_project.children(hpo_project.runs(result.experiment_name), result.parent_run_id)
     assert len(children) == 4
     assert len({t.user_attrs["mlflow_run_id"] for t in trials}) == 4
+
+
+def test_why_between_two_trials_of_a_sweep(
+    hpo_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial runs carry fingerprint tags, their folders the record; without the folder's
+    metadata, the sweep run's shared record answers (the hashes agree)."""
+    from click.testing import CliRunner
+
+    from mlinfra.cli.main import cli
+
+    result = hpo_project.sweep("fast", max_trials=2)
+    trials = hpo_project.children(hpo_project.runs(result.experiment_name), result.parent_run_id)
+    first, second = (r.info.run_id for r in trials)
+    for name, value in hpo_project.env().items():
+        monkeypatch.setenv(name, value)
+    args = ["fingerprint", "--project", str(hpo_project.root), "--why", first, second]
+    same = CliRunner().invoke(cli, args)
+    assert same.exit_code == 0, same.output
+    assert "A and B identical." in same.output and "(hashes only)" not in same.output
+
+    for run in trials:  # no folder metadata: the sweep's record is used
+        (hpo_project.root / run.data.tags["code.output_dir"] / "metadata.json").unlink()
+    shared = CliRunner().invoke(cli, args)
+    assert shared.exit_code == 0, shared.output
+    assert "(its sweep's record)" in shared.output and "A and B identical." in shared.output

@@ -217,6 +217,20 @@ def _find_run(client: Any, ref: str) -> Any:
     return found[0]
 
 
+def _artifact_record(client: Any, run_id: str) -> dict[str, Any] | None:
+    """The run's ``mlinfra/fingerprints.json``, or ``None`` when it has none."""
+    with tempfile.TemporaryDirectory(prefix="mlinfra-why-") as tmp:
+        try:
+            with _no_progress_bar():
+                local = client.download_artifacts(run_id, _ARTIFACT, tmp)
+            record = json.loads(Path(local).read_text(encoding="utf-8"))
+        except Exception:  # no such artifact, or unreadable: the tags still tell
+            return None
+    if isinstance(record, dict) and isinstance(record.get("hashes"), Mapping):
+        return record
+    return None
+
+
 def _record_from_run(project: Project, ref: str) -> tuple[str, dict[str, Any]]:
     from mlinfra.cli.runs_cmd import missing_store, mlflow_client, resolve_tracking
 
@@ -241,16 +255,18 @@ def _record_from_run(project: Project, ref: str) -> tuple[str, dict[str, Any]]:
                     return label, record
                 except MetadataError:
                     pass  # fall through to the run's own record
-        with tempfile.TemporaryDirectory(prefix="mlinfra-why-") as tmp:
-            try:
-                with _no_progress_bar():
-                    local = client.download_artifacts(run.info.run_id, _ARTIFACT, tmp)
-                record = json.loads(Path(local).read_text(encoding="utf-8"))
-                if isinstance(record, dict) and isinstance(record.get("hashes"), Mapping):
-                    return label, record
-            except Exception:  # no such artifact, or unreadable: the tags still tell
-                pass
-    record = _tag_record(run.data.tags, keys)
+        tagged = _tag_record(run.data.tags, keys)
+        own = _artifact_record(client, run.info.run_id)
+        if own is not None:
+            return label, own
+        # the runs of a sweep share their parent's record: use it when the hashes agree
+        parent_id = run.data.tags.get("mlflow.parentRunId")
+        while parent_id and tagged["hashes"]:
+            shared = _artifact_record(client, parent_id)
+            if shared is not None and shared.get("hashes") == tagged["hashes"]:
+                return f"{label} (its sweep's record)", shared
+            parent_id = client.get_run(parent_id).data.tags.get("mlflow.parentRunId")
+    record = tagged
     if not record["hashes"]:
         raise TrackingError(
             f"{label} has no fingerprints recorded (it was not tracked with fingerprints)"
