@@ -314,12 +314,17 @@ def _call(sweep: _Sweep, ctx: TrialContext) -> Any:
     return sweep.objective(ctx)
 
 
-def _run_trial(sweep: _Sweep, study: Any, trial: Any, parent_run_id: str) -> float:
+def _run_trial(
+    sweep: _Sweep, study: Any, trial: Any, parent_run_id: str, bound: Callable[[int], int]
+) -> float:
     optuna = require("optuna", feature="HPO sweeps")
     from mlinfra.tracking import track_hpo_trial
 
     hpo = sweep.hpo
-    if over_budget(study, trial.number, hpo.sampling.max_trials):
+    max_trials = hpo.sampling.max_trials
+    # bound(n): at most how many earlier trials count; the exact (costly) check is only made
+    # when the budget could be spent
+    if bound(trial.number) >= max_trials and over_budget(study, trial.number, max_trials):
         trial.set_user_attr(BUDGET_ATTR, True)
         raise _OverBudget(f"trial {trial.number} started after the budget was spent")
     params = suggest_params(trial, hpo.search_space)
@@ -484,12 +489,23 @@ def _work(
     """Run trials until the budget is spent; returns why it stopped early, if it did."""
     max_trials = sweep.hpo.sampling.max_trials
 
+    state_type = require("optuna.trial", feature="HPO sweeps").TrialState
+    last = Budget(0, 0, 0, max_trials)
+    newest, waiting = -1, 0
+
+    def bound(number: int) -> int:
+        # counted or running at the last snapshot, waiting ones that may have started since,
+        # and every trial other workers created after the snapshot
+        return last.finished + last.running + waiting + max(0, number - newest - 1)
+
     def objective(trial: Any) -> float:
-        return _run_trial(sweep, study, trial, parent_run_id)
+        return _run_trial(sweep, study, trial, parent_run_id, bound)
 
     while True:
         trials = study.get_trials(deepcopy=False)
-        state = budget(study, max_trials, trials=trials)
+        state = last = budget(study, max_trials, trials=trials)
+        newest = max((t.number for t in trials), default=-1)
+        waiting = sum(1 for t in trials if t.state == state_type.WAITING)
         if on_progress is not None:
             on_progress(state)
         stop = _stop_reason(trials, limits)
