@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: run the example experiment's main job (today: validate and explain its configuration)
+## demo: the example's main job: a resumable, tracked sweep of a scikit-learn NER model (run it twice: the second run resumes and adds nothing)
 demo: $(STAMP)
 	cd $(EXAMPLE) && ../../$(BIN)/mlinfra config validate
-	cd $(EXAMPLE) && ../../$(BIN)/mlinfra config show --experiment resume_ner_baseline --stage smoke --explain
+	cd $(EXAMPLE) && ../../$(BIN)/mlinfra hpo --experiment resume_ner_baseline --stage demo
+	cd $(EXAMPLE) && ../../$(BIN)/mlinfra report --experiment resume_ner_baseline --stage demo
 
 ## test: the whole suite: lint, types, layer contracts, then every test (slow ones included)
 test: $(STAMP) lint services

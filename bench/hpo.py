@@ -345,7 +345,12 @@ STEPS: tuple[Step, ...] = (
     Step("`_end_metadata` (`metadata.json`)", "mlinfra.tracking.mlflow.trackers", "", 2),
     Step("`atomic_write_json` (temp file, fsync, rename)", "mlinfra.metadata.store", "", 3),
     Step("registry metadata index (`_record`)", "mlinfra.metadata.index", "_record", 3),
-    Step("`Trial.set_user_attr` (3 storage writes)", "optuna.trial:Trial", "set_user_attr", 2),
+    Step(
+        "`Trial.set_user_attr` (`mlflow_run_id`, `mlflow_run_name`)",
+        "optuna.trial:Trial",
+        "set_user_attr",
+        2,
+    ),
     Step(
         "`RunTracker.flush` (metric `log_batch`)",
         "mlinfra.tracking.mlflow.trackers:RunTracker",

@@ -223,3 +223,15 @@ def test_why_between_two_trials_of_a_sweep(
     shared = CliRunner().invoke(cli, args)
     assert shared.exit_code == 0, shared.output
     assert "(its sweep's record)" in shared.output and "A and B identical." in shared.output
+
+
+def test_the_timeout_stops_starting_trials_and_is_not_a_failure(hpo_project: Any) -> None:
+    from mlinfra.hpo.runner import TIMEOUT_REASON
+
+    result = hpo_project.sweep("fast", "hpo.sampling.timeout_minutes=0.0001", max_trials=500)
+    assert result.stopped == TIMEOUT_REASON and not result.failed_to_finish
+    assert result.finished < 500
+    args = hpo_project.hpo_args("fast", "hpo.sampling.timeout_minutes=0.0001", max_trials=500)
+    rerun = hpo_project.cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "stopped" in rerun.stdout and "timeout" in rerun.stdout

@@ -163,5 +163,5 @@ def hpo(
             on_progress=update,
         )
     _print_summary(result)
-    if result.stopped:
+    if result.failed_to_finish:
         raise SystemExit(1)

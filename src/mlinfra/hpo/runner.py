@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 _POLL_SECONDS = 0.5
+#: ``SweepResult.stopped`` when ``sampling.timeout_minutes`` ended the sweep (not a failure).
+TIMEOUT_REASON = "the timeout (sampling.timeout_minutes) was reached"
 
 
 class SweepError(MlinfraError, RuntimeError):
@@ -514,7 +516,7 @@ def _work(
         if state.done:
             return None
         if limits.deadline is not None and time.monotonic() >= limits.deadline:
-            return "the timeout (sampling.timeout_minutes) was reached"
+            return TIMEOUT_REASON
         if state.taken:
             # the last trials run in other workers: wait for them, or for their heartbeats to
             # stop (then they are failed and re-queued here; Optuna does it before each trial)
@@ -627,6 +629,12 @@ class SweepResult:
     refit_run_name: str | None = None
     stopped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_to_finish(self) -> bool:
+        """The sweep stopped early for a failure (failed trials, a dead worker), not its
+        timeout."""
+        return self.stopped is not None and self.stopped != TIMEOUT_REASON
 
 
 def trial_output_dir(project: Project, where: StudyLocation | _Sweep, trial: Any) -> Path:
