@@ -235,3 +235,27 @@ def test_the_timeout_stops_starting_trials_and_is_not_a_failure(hpo_project: Any
     rerun = hpo_project.cli(*args)
     assert rerun.returncode == 0, rerun.stderr
     assert "stopped" in rerun.stdout and "timeout" in rerun.stdout
+
+
+def test_backups_of_the_study_folder_as_trials_finish(hpo_project: Any, tmp_path: Path) -> None:
+    import sqlite3
+
+    drive = tmp_path / "MyDrive" / "project"
+    result = hpo_project.sweep(
+        "fast", "+hpo.backup.enabled=true", f"+hpo.backup.root={drive}", max_trials=3
+    )
+    study_dir = Path(result.study_dir)
+    backup = drive / study_dir.relative_to(hpo_project.root)
+    assert (backup / "study.db").is_file()
+    with sqlite3.connect(backup / "study.db") as db:  # a consistent snapshot: every trial is in
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone() == (3,)
+    trial_dirs = sorted(p.name for p in study_dir.iterdir() if p.name.startswith("trial-"))
+    assert sorted(p.name for p in backup.iterdir() if p.name.startswith("trial-")) == trial_dirs
+
+
+def test_backups_enabled_without_a_root_off_colab_is_a_clear_error(hpo_project: Any) -> None:
+    from mlinfra.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"backup.root"):
+        hpo_project.sweep("fast", "+hpo.backup.enabled=true", max_trials=1)
