@@ -22,6 +22,7 @@ __all__ = [
     "DataChangedError",
     "FileStoreWarning",
     "FingerprintError",
+    "JobFailedError",
     "MetadataCorruptError",
     "MetadataError",
     "MetadataSchemaError",
@@ -193,6 +194,48 @@ class UnsafeStorageError(ConfigError):
 
 class TrackingError(MlinfraError, RuntimeError):
     """MLflow could not be set up, or answered with an error."""
+
+
+class JobFailedError(MlinfraError, RuntimeError):
+    """An AzureML job ended without completing (Failed, Canceled, NotResponding, ...).
+
+    Attributes:
+        job_name: The job's name (``mlinfra azureml wait <job_name>`` follows it again).
+        status: The status it ended with.
+        studio_url: Its page in AzureML studio, when known.
+        log_tail: The last lines of its logs that were seen, oldest first.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        status: str,
+        *,
+        studio_url: str | None = None,
+        log_tail: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        self.job_name = job_name
+        self.status = status
+        self.studio_url = studio_url
+        self.log_tail = tuple(log_tail)
+        lines = [f"AzureML job {job_name} ended with status {status}"]
+        if studio_url:
+            lines.append(f"studio: {studio_url}")
+        if self.log_tail:
+            lines.append(f"last {len(self.log_tail)} log line(s):")
+            lines += [f"  | {line}" for line in self.log_tail]
+        else:
+            lines.append("no log lines were received; open the studio page for its logs")
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_job_failed, (self.job_name, self.status, self.studio_url, self.log_tail))
+
+
+def _rebuild_job_failed(
+    job_name: str, status: str, studio_url: str | None, log_tail: tuple[str, ...]
+) -> JobFailedError:
+    return JobFailedError(job_name, status, studio_url=studio_url, log_tail=log_tail)
 
 
 class _AboutPath(MlinfraError):

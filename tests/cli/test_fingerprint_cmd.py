@@ -420,7 +420,7 @@ def test_why_on_two_tracked_runs(project: Path, tracked: Tracked) -> None:
 
     assert _run("--why", name_a, id_b, "--exit-code").exit_code == 1
     same = _run("--why", name_a, tracked.twin[1], "--exit-code")
-    assert same.exit_code == 0, same.stderr
+    assert same.exit_code == 0, same.stdout + same.stderr
     assert f"B: run {tracked.twin[0]} ({tracked.twin[1]})" in same.stdout
     assert "A and B identical." in same.stdout
     assert " differs " not in same.stdout

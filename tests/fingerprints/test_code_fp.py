@@ -303,3 +303,13 @@ def test_before_the_first_commit_staged_files_are_listed_as_changed(tmp_path: Pa
     git(root, "add", "a.py")
     found = code_fingerprint(root)
     assert found.changed == ("a.py", "b.py")
+
+
+def test_tool_lock_files_do_not_count_but_dependency_locks_do(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("print(1)\n")
+    before = code_fingerprint(tmp_path, use_git=False).hash
+    (tmp_path / "registry.db.lock").write_text("")  # a running tool's lock file
+    (tmp_path / "metadata.json.lock").write_text("")
+    assert code_fingerprint(tmp_path, use_git=False).hash == before
+    (tmp_path / "poetry.lock").write_text("[[package]]\n")
+    assert code_fingerprint(tmp_path, use_git=False).hash != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,16 @@ def test_a_failed_block_marks_the_metadata_failed_and_propagates(
     meta = read_metadata(folder)
     assert meta["status"]["final_training"]["state"] == "failed"
     assert "fingerprints" not in meta
+
+
+def test_credentials_in_params_and_tags_never_reach_mlflow(target: TrackingTarget) -> None:
+    params = {"lr": 0.1, "db_password": "hunter2", "dsn": "postgresql://u:hunter2@h/db"}
+    with track_hpo_sweep(target, _sweep(), params=params, tags={"api_token": "hunter2"}) as run:
+        run.log_params({"hf_token": "hunter2", "batch": 8})
+        run.set_tags({"store": "https://u:hunter2@blob/x"})
+    data = _client(target).get_run(run.run_id).data
+    seen = json.dumps({"params": data.params, "tags": data.tags})
+    assert "hunter2" not in seen
+    assert data.params["db_password"] == "***" and data.params["hf_token"] == "***"
+    assert data.params["dsn"] == "postgresql://u:***@h/db" and data.params["lr"] == "0.1"
+    assert data.tags["api_token"] == "***" and data.tags["store"] == "https://u:***@blob/x"

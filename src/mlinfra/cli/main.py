@@ -62,6 +62,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "mlinfra.cli.platform_cmd:platform",
         "Show the detected platform, why, and its outputs and backup folders.",
     ),
+    "azureml": (
+        "mlinfra.cli.azureml_cmd:azureml",
+        "Submit stages to AzureML, follow jobs, set up the workspace.",
+    ),
 }
 
 

@@ -1,10 +1,34 @@
-"""Keeping secrets out of what mlinfra shows, logs and records."""
+"""Keeping secrets out of what mlinfra shows, logs and records.
+
+A value is secret when its key's last word names a credential (``password``, ``passwd``,
+``pwd``, ``secret``, ``token``, ``credential(s)``, ``api_key``, ``access_key``, ``private_key``,
+``client_secret``, ``sas``, ``key``; case and the separators ``_``, ``-``, ``.`` do not matter),
+except mlinfra's own identity keys (``run_key``, ``study_key``, ``trial_key``, ...). A secret
+value is recorded as ``***``. Any string that is a URL with a password has the password hidden,
+whatever its key (``postgresql://u:***@host/db``).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["hide_password"]
+__all__ = ["REDACTED", "hide_password", "is_secret_key", "redact", "redact_mapping"]
+
+REDACTED = "***"
+
+_SECRET_WORDS = re.compile(
+    r"(?:^|[_.\-\s])(?:password|passwd|pwd|secret|token|credentials?|api[_-]?key|"
+    r"access[_-]?key|private[_-]?key|client[_-]?secret|sas|key)$",
+    re.IGNORECASE,
+)
+_IDENTITY_KEYS = re.compile(
+    r"(?:^|[_.\-])(?:run|study|trial|counter|sort|grouping|primary|foreign|cache)[_.\-]?key$",
+    re.IGNORECASE,
+)
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*:[^\s/@]+@")
 
 
 def hide_password(uri: str) -> str:
@@ -18,3 +42,39 @@ def hide_password(uri: str) -> str:
         return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
     except ValueError:
         return uri.split("://", 1)[0] + "://..."
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a param, tag or config key names a credential (see the module docstring)."""
+    name = str(key).strip()
+    return bool(_SECRET_WORDS.search(name)) and not _IDENTITY_KEYS.search(name)
+
+
+def redact(key: str, value: Any) -> Any:
+    """``value`` as it may be recorded under ``key``: ``***`` for a secret key, a URL's
+    password hidden in any string, anything else unchanged (mappings are walked)."""
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if is_secret_key(key) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
+        return _URL_WITH_PASSWORD.sub(lambda m: _mask(m.group(0)), value)
+    return value
+
+
+def _mask(prefix: str) -> str:
+    scheme, _, rest = prefix.partition("://")
+    user = rest.split(":", 1)[0]
+    return f"{scheme}://{user}:{REDACTED}@"
+
+
+def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``values`` with every secret redacted (nested mappings too; lists of strings
+    have URL passwords hidden)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, list):
+            out[key] = [REDACTED if is_secret_key(str(key)) else redact("", v) for v in value]
+        else:
+            out[key] = redact(str(key), value)
+    return out

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlinfra.config import compose_experiment, load_infra_config
 from mlinfra.core.canonical import short_hash, stable_hash
+from mlinfra.core.redact import redact
 from mlinfra.core.timeutil import format_utc
 from mlinfra.errors import ConfigError, FingerprintError, MlinfraError
 from mlinfra.fingerprints.code import DEFAULT_EXCLUDE, CodeFingerprint, code_fingerprint
@@ -97,7 +98,8 @@ class Fingerprints:
             "created_at": self.created_at,
             "hashes": self.hashes(),
             "config": {
-                "values": self.config.values,
+                # credentials are recorded as *** (the hash covers the real values)
+                "values": {k: redact(k, v) for k, v in self.config.values.items()},
                 "volatile": list(self.config.volatile),
             },
             "data": [d.summary() for d in self.data],

@@ -55,7 +55,12 @@ SOURCE_PATTERNS: tuple[str, ...] = (
     "*.cfg",
     "*.ini",
     "requirements*.txt",
-    "*.lock",
+    # dependency locks by name: a bare "*.lock" would match the lock files of running tools
+    "poetry.lock",
+    "uv.lock",
+    "pdm.lock",
+    "Pipfile.lock",
+    "conda-lock.yml",
 )
 #: Folders (relative to the project root) that never count: what mlinfra and MLflow write.
 DEFAULT_EXCLUDE: tuple[str, ...] = ("outputs", "mlruns", "mlartifacts", ".mlinfra")

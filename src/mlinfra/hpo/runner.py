@@ -765,6 +765,7 @@ def run_sweep(
     with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
         sweep = _resolve(project, experiment, stage, overrides, platform=where, registry=registry)
         hpo = sweep.hpo
+        callbacks = _backup_callbacks(sweep)  # a bad backup setup fails before anything starts
         sweep_params = {
             "study_name": sweep.study_name,
             "sampler": hpo.sampling.algorithm,
@@ -799,7 +800,6 @@ def run_sweep(
                 def progress(state: Budget) -> None:
                     on_progress(state, study)
 
-            callbacks = _backup_callbacks(sweep)
             try:
                 stopped = _work(sweep, study, parent.run_id, limits, progress, callbacks)
             finally:

@@ -29,6 +29,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from mlinfra.core.atomic import atomic_write_json
+from mlinfra.core.redact import redact_mapping
 from mlinfra.core.timeutil import format_utc, parse_utc
 from mlinfra.errors import (
     MetadataCorruptError,
@@ -285,7 +286,9 @@ def update_metadata(
             "pass root_dir with registry: index entries are keyed relative to the project root",
             path=path,
         )
-    clean = _json_value(updates, "", path)
+    # credentials never reach the file: values of keys that name one become ***, URL
+    # passwords are hidden (mlinfra.core.redact)
+    clean = redact_mapping(_json_value(updates, "", path))
     if "mlflow_info" in clean:
         legacy = clean.pop("mlflow_info")
         clean["mlflow"] = (

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from mlinfra.config import NamingConfig
 from mlinfra.core.imports import require
+from mlinfra.core.redact import redact, redact_mapping
 from mlinfra.errors import TrackingError
 from mlinfra.fingerprints import Fingerprints
 from mlinfra.naming import NamingContext
@@ -108,6 +109,7 @@ class RunTracker:
         """Log params not logged yet; a different value for a logged one is recorded as a
         ``param_delta.<name>`` tag (MLflow params cannot change)."""
         entities = require("mlflow.entities")
+        params = redact_mapping(params)  # credentials never reach MLflow
         logged = self.client.get_run(self.run_id).data.params
         new = [entities.Param(k, str(v)) for k, v in params.items() if k not in logged]
         for key, value in params.items():
@@ -133,14 +135,12 @@ class RunTracker:
     def set_tags(self, tags: Mapping[str, Any], *, defer: bool = False) -> None:
         """Set tags (values sanitised to MLflow's limits): now, or with ``defer=True`` in the
         same request as the queued metrics (see :meth:`flush`)."""
+        clean = {k: sanitize_tag_value(redact(k, v)) for k, v in tags.items()}
         if defer:
-            self._tags.update({k: sanitize_tag_value(v) for k, v in tags.items()})
+            self._tags.update(clean)
             return
         entities = require("mlflow.entities")
-        self.client.log_batch(
-            self.run_id,
-            tags=[entities.RunTag(k, sanitize_tag_value(v)) for k, v in tags.items()],
-        )
+        self.client.log_batch(self.run_id, tags=[entities.RunTag(k, v) for k, v in clean.items()])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder to the run's artifacts."""
@@ -286,7 +286,9 @@ def track_run(
     Args:
         target: Where runs go (registry, tracking store, experiment, naming policy, tag keys).
         context: The run's identity.
-        params: Params (compared with a run found again; see ``on_change``).
+        params: Params (compared with a run found again; see ``on_change``). Values of keys
+            that name credentials are logged as ``***``, URL passwords hidden
+            (:mod:`mlinfra.core.redact`).
         parent_run_id: Makes the run a child of this one.
         lineage: ``tags.yaml`` lineage names (``hpo_trial_run_id``, ...) to values.
         tags: More tags.
@@ -304,7 +306,8 @@ def track_run(
     Yields:
         The tracker; the run ends FINISHED, FAILED (exception) or KILLED (KeyboardInterrupt).
     """
-    extra = dict(tags or {})
+    extra = redact_mapping(tags or {})
+    params = redact_mapping(params) if params is not None else None  # credentials stay out
     for name, value in (lineage or {}).items():
         extra[target.tags.key("lineage", name)] = value
     if fingerprints is not None:
