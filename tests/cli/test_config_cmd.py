@@ -107,7 +107,7 @@ def test_unknown_override_exits_1(example_project: Path, monkeypatch: pytest.Mon
 def test_validate_ok(example_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = _run(["config", "validate"], example_project, monkeypatch)
     assert code == 0
-    assert "OK: 18 files and 1 experiment(s)" in out
+    assert "OK: 19 files and 1 experiment(s)" in out
 
 
 def test_validate_lists_every_problem(
