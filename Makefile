@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/resume_ner
 
-.PHONY: demo test lint services bench bench-quick clean
+.PHONY: demo test lint services bench bench-quick fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/fingerprints.py
 	$(BIN)/python bench/backup.py
+	$(BIN)/python bench/hpo.py
+	$(BIN)/python bench/scaleout.py
 
 ## bench-quick: the same benchmarks with --quick: smaller sizes, fewer repetitions
 bench-quick: $(STAMP)
@@ -50,6 +52,12 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/tracking.py --quick
 	$(BIN)/python bench/fingerprints.py --quick
 	$(BIN)/python bench/backup.py --quick
+	$(BIN)/python bench/hpo.py --quick
+	$(BIN)/python bench/scaleout.py --quick
+
+## fuzz: the property tests (config, core, naming, paths) with 5,000 random examples each
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/config tests/core tests/naming tests/paths -q -p no:cacheprovider --timeout=3600
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

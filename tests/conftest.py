@@ -27,8 +27,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mlinfra.registry import SqlRegistry
+
+# Property tests: `ci` (the default: 150 examples each, derandomised so a CI failure reproduces)
+# and `fuzz` (`make fuzz`: 5,000 random examples each). Pick one with HYPOTHESIS_PROFILE.
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "resume_ner"

@@ -17,7 +17,7 @@ from mlinfra.config.merge import merge_configs_with_precedence, merge_trees
 from mlinfra.config.tree import KeyPath, Source, Tree, freeze
 from mlinfra.config.yamlio import load_yaml_text
 
-PROPERTY = settings(max_examples=150, deadline=None, database=None)
+PROPERTY = settings(deadline=None, database=None)
 
 # --------------------------------------------------------------------------- strategies
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mlinfra.core.canonical import SHORT_HASH_LENGTH, canonical_json, short_hash, stable_hash
 
-PROPERTY = settings(max_examples=150, deadline=None, database=None)
+PROPERTY = settings(deadline=None, database=None)
 
 json_scalars = (
     st.none()

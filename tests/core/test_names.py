@@ -81,7 +81,7 @@ def test_byte_limit_parameter() -> None:
     assert component_problem("éééé1", max_bytes=8) is not None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(st.text())
 def test_a_safe_name_is_one_plain_component(text: str) -> None:
     if component_problem(text) is not None:

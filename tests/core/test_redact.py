@@ -100,3 +100,12 @@ def test_fingerprint_records_redact_config_values_but_hash_them() -> None:
     )
     record = json.dumps(fps.record())
     assert "hunter2" not in record and '"data.token": "***"' in record
+
+
+@pytest.mark.timeout(20)
+def test_long_values_are_redacted_in_bounded_time() -> None:
+    # one unbounded URL pattern backtracked quadratically here: minutes for a 200 KB blob
+    blob = "x" * 2_000_000 + "://" + "y" * 1_000_000
+    assert redact("blob", blob) == blob
+    tail = blob + " postgresql://u:pw@h/db"
+    assert redact("blob", tail).endswith("postgresql://u:***@h/db")

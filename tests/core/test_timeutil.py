@@ -76,7 +76,7 @@ def test_parse_utc_refuses_garbage(text: str) -> None:
         parse_utc(text)
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(deadline=None, database=None)
 @given(moment=aware)
 def test_format_then_parse_round_trips(moment: dt.datetime) -> None:
     text = format_utc(moment)

@@ -384,7 +384,7 @@ def _assert_fits(name: str) -> None:
         assert char not in name
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(model=st.text(min_size=1, max_size=300), study_name=st.none() | st.text(max_size=300))
 def test_any_model_and_study_name_give_a_valid_name_or_an_error(
     model: str, study_name: str | None
@@ -398,7 +398,7 @@ def test_any_model_and_study_name_give_a_valid_name_or_an_error(
     assert name.endswith("_7")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(
     model=st.text(alphabet=st.characters(codec="ascii"), min_size=1, max_size=260),
     trial_number=st.integers(min_value=0, max_value=10**6),
@@ -414,7 +414,7 @@ def test_trial_names_fit_or_fail(model: str, trial_number: int, fold: int | None
     _assert_fits(name)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(name=st.none() | st.text(max_size=200), max_length=st.integers(min_value=1, max_value=60))
 def test_semantic_suffixes_are_short_and_safe(name: str | None, max_length: int) -> None:
     suffix = sanitize_semantic_suffix(name, max_length)

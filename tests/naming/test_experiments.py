@@ -63,7 +63,7 @@ def test_the_length_is_limited() -> None:
         build_mlflow_experiment_name("e" * 240, "hpo", "bert12")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(parts=st.lists(st.text(max_size=120), min_size=3, max_size=3))
 def test_names_are_valid_or_refused(parts: list[str]) -> None:
     try:

@@ -379,7 +379,7 @@ def _shuffled(value: Any, rng: random.Random) -> Any:
     return value
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(seed=st.integers())
 def test_study_key_ignores_key_order(seed: int) -> None:
     rng = random.Random(seed)
@@ -460,7 +460,7 @@ def test_trial_key_refuses_bad_input(args: tuple[Any, Any], key: str) -> None:
     assert info.value.key == key
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(
     params=st.dictionaries(
         st.text(min_size=1, max_size=10),

@@ -125,7 +125,7 @@ def test_sanitize_tag_value_truncates_with_an_ellipsis() -> None:
         sanitize_tag_value("x", max_length=0)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(value=st.text(max_size=300), max_length=st.integers(min_value=1, max_value=120))
 def test_sanitized_values_fit(value: str, max_length: int) -> None:
     text = sanitize_tag_value(value, max_length)

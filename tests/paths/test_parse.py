@@ -172,7 +172,7 @@ def _model_folder(model: str) -> str:
     return normalize_value(model, replace=rules.replace, lowercase=rules.lowercase)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     env=st.sampled_from(PLATFORMS),
     model=MODEL,
@@ -204,7 +204,7 @@ def test_hpo_build_then_parse(
     assert parsed.components == expected
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     kind=st.sampled_from(["benchmarking", "final_training", "conversion"]),
     env=st.sampled_from(PLATFORMS),
@@ -258,7 +258,7 @@ def test_other_layouts_build_then_parse(
     assert parsed.components == expected
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     env=st.sampled_from(PLATFORMS),
     backbone=MODEL,

@@ -385,7 +385,7 @@ def _inside(result: Path, folder: Path) -> bool:
     return absolute != folder and Path(os.path.abspath(folder)) in absolute.parents
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     backbone=st.text(),
     study_hash=st.none() | st.text(),
@@ -410,7 +410,7 @@ def test_no_value_leaves_the_category_folder(
     assert os.path.normpath(result) == str(result)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     model=st.text(min_size=1).filter(lambda s: s.strip() != ""),
     env=st.sampled_from(PLATFORMS),

@@ -250,14 +250,27 @@ def plan_stage_jobs(
     model = resolved.experiment.model_config.stem
 
     variables = {"MLINFRA_PLATFORM": _PLATFORM}
-    tracking = project.environ.get("MLFLOW_TRACKING_URI") or project.mlflow.tracking_uri
+    shared = project.mlflow.shared
+    database = project.environ.get("MLINFRA_DATABASE_URL") or shared.database
+    tracking = (
+        project.environ.get("MLFLOW_TRACKING_URI")
+        or project.mlflow.tracking_uri
+        or shared.tracking_uri
+    )
     if tracking and str(tracking).startswith(_REMOTE_TRACKING):
         variables["MLFLOW_TRACKING_URI"] = str(tracking)
-    registry = project.environ.get("MLINFRA_REGISTRY_URL") or project.mlflow.registry.url
+    # the same precedence as on a workstation (docs/scale-out.md): specific before shared
+    registry = (
+        project.environ.get("MLINFRA_REGISTRY_URL") or project.mlflow.registry.url or database
+    )
     storage: str | None = None
     if kind == "hpo":
         hpo = _section(values, "hpo")
-        storage = project.environ.get("MLINFRA_HPO_STORAGE") or _section(hpo, "storage").get("url")
+        storage = (
+            project.environ.get("MLINFRA_HPO_STORAGE")
+            or _section(hpo, "storage").get("url")
+            or database
+        )
     if workers > 1:
         missing = []
         if not _is_shared_url(storage):

@@ -2,7 +2,12 @@
 
 Each check prints one line, ``✓`` or ``✗`` with what was found; a ``✗`` is followed by how to fix
 it. Nothing is created or written: a missing MLflow database or registry is fine as long as its
-folder can be created. MLflow itself is not imported.
+folder can be created. MLflow itself is not imported (except by ``--study``).
+
+When shared services are configured (``$MLINFRA_DATABASE_URL`` or ``shared.database`` in
+``mlflow.yaml``), the shared database must answer and the tracking URI must be a server every
+worker reaches. ``--study -e E -s S [OVERRIDES]`` also compares a sweep's study with MLflow:
+finished trials without a live MLflow run are reported as a gap.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -133,6 +139,7 @@ def _config(proj: Project | None) -> Check:
 _URI_SOURCES = {
     "environment": "$MLFLOW_TRACKING_URI",
     "mlflow.yaml": "tracking_uri in mlflow.yaml",
+    "shared": "shared.tracking_uri in mlflow.yaml",
     "default": "the platform default",
 }
 
@@ -214,14 +221,18 @@ def _tracking_store(target: TrackingTarget | None) -> list[Check]:
 
 
 def _registry_source(proj: Project | None, environ: Mapping[str, str]) -> str:
-    from mlinfra.registry.location import REGISTRY_ENV
+    from mlinfra.registry.location import DATABASE_ENV, REGISTRY_ENV
 
     if environ.get(REGISTRY_ENV):
         return f"${REGISTRY_ENV}"
+    if environ.get(DATABASE_ENV):
+        return f"${DATABASE_ENV}"
     if proj is not None and (proj.config_dir / "mlflow.yaml").is_file():
         try:
             if proj.mlflow.registry.url:
                 return "registry.url in mlflow.yaml"
+            if proj.mlflow.shared.database:
+                return "shared.database in mlflow.yaml"
         except ConfigError:
             pass
     return "the default, outputs.cache of paths.yaml"
@@ -322,6 +333,141 @@ def _postgres(what: str, url: str, *, tracking: bool = False) -> list[Check]:
     return checks
 
 
+def _shared_database(proj: Project | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(url, source)`` of the shared database, or ``None`` in local mode."""
+    from mlinfra.registry.location import DATABASE_ENV
+
+    if environ.get(DATABASE_ENV):
+        return environ[DATABASE_ENV], f"${DATABASE_ENV}"
+    if proj is not None and (proj.config_dir / "mlflow.yaml").is_file():
+        try:
+            if proj.mlflow.shared.database:
+                return proj.mlflow.shared.database, "shared.database in mlflow.yaml"
+        except ConfigError:
+            return None
+    return None
+
+
+def _shared(
+    proj: Project | None, environ: Mapping[str, str], target: TrackingTarget | None
+) -> list[Check]:
+    """The shared services: the database answers, and tracking goes to a server."""
+    shared = _shared_database(proj, environ)
+    if shared is None:  # local mode: nothing is shared, nothing to check
+        return []
+    url, source = shared
+    checks = [_passed("shared database", f"{hide_password(url)} (from {source})")]
+    if _scheme(url) not in _POSTGRES:
+        checks.append(
+            _failed(
+                "shared database",
+                f"{_scheme(url) or url!r} is not PostgreSQL",
+                "use a postgresql://user@host/db URL every worker reaches",
+            )
+        )
+    else:
+        checks.extend(_postgres("shared database", url))
+    if target is None or _scheme(target.uri) not in ("http", "https"):
+        where = hide_password(target.uri) if target is not None else "none"
+        checks.append(
+            _failed(
+                "shared tracking",
+                f"the tracking URI is not a server ({where}): each machine would track to its "
+                "own store",
+                "set MLFLOW_TRACKING_URI (or shared.tracking_uri in mlflow.yaml) to the "
+                "mlflow server every worker reaches (`mlinfra services up` starts one locally)",
+            )
+        )
+    else:
+        checks.append(_passed("shared tracking", f"{hide_password(target.uri)} is a server"))
+    return checks
+
+
+def _study_gap(
+    proj: Project | None,
+    target: TrackingTarget | None,
+    experiment: str | None,
+    stage: str | None,
+    overrides: tuple[str, ...],
+) -> list[Check]:
+    """Finished trials of the study without a live MLflow run (a run that failed to record)."""
+    from mlinfra.errors import MlinfraError
+
+    name = "study runs"
+    if proj is None or target is None:
+        return [_failed(name, "not checked: no project or tracking URI", "fix those first")]
+    try:
+        return [_gap(proj, target, experiment, stage, overrides)]
+    except MlinfraError as exc:
+        return [_failed(name, str(exc), "check the experiment, stage and overrides")]
+
+
+def _gap(
+    proj: Project,
+    target: TrackingTarget,
+    experiment: str | None,
+    stage: str | None,
+    overrides: tuple[str, ...],
+) -> Check:
+    import optuna
+
+    from mlinfra.cli.common import pick_experiment
+    from mlinfra.hpo.runner import locate_study
+
+    exp = pick_experiment(proj.config_dir, experiment)
+    where = locate_study(proj, exp, stage=stage, overrides=overrides, platform=target.platform)
+    shown = f"study {where.study_name} in {hide_password(where.storage_url)}"
+    storage = optuna.storages.RDBStorage(where.storage_url)
+    try:
+        return _compare(storage, where.study_name, shown, target)
+    finally:
+        storage.engine.dispose()
+
+
+def _compare(storage: Any, study_name: str, shown: str, target: TrackingTarget) -> Check:
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from mlinfra.hpo.study import FAILURE_ATTR
+
+    name = "study runs"
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return _failed(name, f"{shown} does not exist", "run the sweep, or fix -e/-s/overrides")
+    state = optuna.trial.TrialState
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (state.COMPLETE, state.PRUNED)
+        or (t.state == state.FAIL and FAILURE_ATTR in t.user_attrs)
+    ]
+    client = MlflowClient(tracking_uri=target.uri)
+    missing: list[int] = []
+    for trial in finished:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if not run_id:
+            missing.append(trial.number)
+            continue
+        try:
+            run = client.get_run(run_id)
+        except MlflowException:
+            missing.append(trial.number)
+            continue
+        if run.info.lifecycle_stage == "deleted":
+            missing.append(trial.number)
+    if missing:
+        listed = ", ".join(f"#{n}" for n in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        return _failed(
+            name,
+            f"{len(missing)} finished trials have no MLflow run ({listed}) in {shown}",
+            "the tracking server was unreachable when they ended; their results are in the "
+            "study (optuna), rerun them or accept the gap",
+        )
+    return _passed(name, f"all {len(finished)} finished trials have their MLflow run ({shown})")
+
+
 # ---- output ------------------------------------------------------------------------------------
 
 
@@ -338,14 +484,32 @@ def _marks() -> tuple[str, str]:
 
 
 @click.command("doctor")
+@click.option(
+    "--study",
+    is_flag=True,
+    help="Also check that every finished trial of a sweep's study has its MLflow run.",
+)
+@click.option("-e", "--experiment", help="The sweep's experiment (with --study).")
+@click.option("-s", "--stage", help="The sweep's stage (with --study).")
+@click.argument("overrides", nargs=-1)
 @project_options
 @handle_errors
-def doctor(project: Path | None, config_dir: Path | None) -> None:
-    """Check the platform, project, configuration, tracking store and registry.
+def doctor(
+    study: bool,
+    experiment: str | None,
+    stage: str | None,
+    overrides: tuple[str, ...],
+    project: Path | None,
+    config_dir: Path | None,
+) -> None:
+    """Check the platform, project, configuration, tracking store, registry and shared services.
 
     Prints one line per check (✓ or ✗, with what was found; each ✗ with how to fix it).
-    Nothing is created. Exits 0 when every check passes, 1 otherwise.
+    Nothing is created. Exits 0 when every check passes, 1 otherwise. With --study, OVERRIDES
+    are the sweep's config overrides (the same as given to `mlinfra hpo`).
     """
+    if (experiment or stage or overrides) and not study:
+        raise click.UsageError("-e/-s and OVERRIDES go with --study")
     environ = dict(os.environ)
     checks: list[Check] = []
     check, platform = _platform(environ)
@@ -359,6 +523,9 @@ def doctor(project: Path | None, config_dir: Path | None) -> None:
     checks.append(check)
     checks.extend(_tracking_store(target))
     checks.extend(_registry(proj, environ))
+    checks.extend(_shared(proj, environ, target))
+    if study:
+        checks.extend(_study_gap(proj, target, experiment, stage, overrides))
 
     good, bad = _marks()
     width = max(len(c.name) for c in checks)

@@ -38,6 +38,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "mlinfra.cli.init_cmd:init",
         "Make a new project (config tree, objective stub) that runs as made.",
     ),
+    "services": (
+        "mlinfra.cli.services_cmd:services",
+        "Start, stop and check local PostgreSQL + mlflow server for multi-worker sweeps.",
+    ),
     "run": (
         "mlinfra.cli.run_cmd:run",
         "Run a stage's entry point (final training, conversion, benchmarking).",

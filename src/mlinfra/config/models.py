@@ -367,6 +367,19 @@ class RegistrySection(_Strict):
     url: str | None = None
 
 
+class SharedSection(_Strict):
+    """``shared:`` in ``mlflow.yaml``: the services several workers or machines share.
+
+    ``database`` (a ``postgresql://`` URL) holds the Optuna studies and the registry unless
+    ``hpo.storage.url`` or ``registry.url`` name another place; ``tracking_uri`` (an
+    ``mlflow server`` URL) is used unless ``tracking_uri`` is set. The environment
+    (``MLINFRA_DATABASE_URL``, ``MLFLOW_TRACKING_URI``) overrides both.
+    """
+
+    database: str | None = None
+    tracking_uri: str | None = None
+
+
 class MlflowConfig(_Strict):
     """``mlflow.yaml``: tracking destination, per-stage tracking switches and naming limits."""
 
@@ -377,6 +390,7 @@ class MlflowConfig(_Strict):
     tracking: dict[NonEmpty, dict[NonEmpty, bool]] = Field(default_factory=dict)
     naming: MlflowNaming
     registry: RegistrySection = Field(default_factory=RegistrySection)
+    shared: SharedSection = Field(default_factory=SharedSection)
 
 
 # --------------------------------------------------------------------------------------------

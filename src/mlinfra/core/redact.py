@@ -28,7 +28,11 @@ _IDENTITY_KEYS = re.compile(
     r"(?:^|[_.\-])(?:run|study|trial|counter|sort|grouping|primary|foreign|cache)[_.\-]?key$",
     re.IGNORECASE,
 )
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*:[^\s/@]+@")
+# Bounded pieces around each "://": a scheme of at most 32 characters before it, a user and a
+# password of at most 256 after it. (One unbounded pattern over the whole text backtracks
+# quadratically on long strings without a URL.)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,31}$")
+_USERINFO = re.compile(r"([^\s/@:]{0,256}):([^\s/@]{1,256})@")
 
 
 def hide_password(uri: str) -> str:
@@ -57,15 +61,27 @@ def redact(key: str, value: Any) -> Any:
         return redact_mapping(value)
     if is_secret_key(key) and value not in (None, ""):
         return REDACTED
-    if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
-        return _URL_WITH_PASSWORD.sub(lambda m: _mask(m.group(0)), value)
+    if isinstance(value, str) and "://" in value:
+        return _hide_url_passwords(value)
     return value
 
 
-def _mask(prefix: str) -> str:
-    scheme, _, rest = prefix.partition("://")
-    user = rest.split(":", 1)[0]
-    return f"{scheme}://{user}:{REDACTED}@"
+def _hide_url_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` replaced by ``***``."""
+    out: list[str] = []
+    done = 0
+    start = text.find("://")
+    while start != -1:
+        after = start + 3
+        userinfo = _USERINFO.match(text, after)
+        if userinfo is not None and _SCHEME.search(text, max(0, start - 32), start):
+            out.append(text[done : userinfo.start(2)])
+            out.append(REDACTED)
+            done = userinfo.end(2)
+            after = userinfo.end()
+        start = text.find("://", after)
+    out.append(text[done:])
+    return "".join(out)
 
 
 def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:

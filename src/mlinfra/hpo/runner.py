@@ -220,7 +220,9 @@ def locate_study(
         study_key_hash=study_key,
         context=context,
         study_dir=study_dir,
-        storage_url=study_storage_url(hpo, study_dir, project.environ),
+        storage_url=study_storage_url(
+            hpo, study_dir, project.environ, shared_database=project.mlflow.shared.database
+        ),
         study_name=str(name) if name else f"{experiment}-{model}-{study_key[:8]}",
     )
 

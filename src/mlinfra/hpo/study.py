@@ -112,17 +112,34 @@ def make_pruner(policy: EarlyTermination) -> Any:
     )
 
 
-def study_storage_url(hpo: HpoSpec, study_dir: Path, environ: Mapping[str, str]) -> str:
-    """``$MLINFRA_HPO_STORAGE`` > ``storage.url`` > ``sqlite:///<study folder>/study.db``.
+def study_storage_url(
+    hpo: HpoSpec,
+    study_dir: Path,
+    environ: Mapping[str, str],
+    *,
+    shared_database: str | None = None,
+) -> str:
+    """Where the study lives, first found of:
+
+    ``$MLINFRA_HPO_STORAGE`` > ``$MLINFRA_DATABASE_URL`` (the shared database) >
+    ``storage.url`` of the HPO config > ``shared_database`` (``shared.database`` in
+    ``mlflow.yaml``) > ``sqlite:///<study folder>/study.db``. The environment beats files;
+    within one source the specific setting beats the shared one. ``postgresql://`` URLs get the
+    psycopg 3 driver (:func:`~mlinfra.registry.location.sqlalchemy_url`).
 
     Raises:
         UnsafeStorageError: the SQLite file would be on a network or FUSE mount.
     """
-    url = environ.get("MLINFRA_HPO_STORAGE") or hpo.storage.url
-    if url:
-        return url
-    from mlinfra.registry.location import check_local_disk
+    from mlinfra.registry.location import DATABASE_ENV, check_local_disk, sqlalchemy_url
 
+    url = (
+        environ.get("MLINFRA_HPO_STORAGE")
+        or environ.get(DATABASE_ENV)
+        or hpo.storage.url
+        or shared_database
+    )
+    if url:
+        return sqlalchemy_url(url)
     path = study_dir / "study.db"
     check_local_disk(path, what="study storage")
     return f"sqlite:///{path}"

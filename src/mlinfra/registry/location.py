@@ -1,8 +1,14 @@
 """Where the registry lives: a URL for several machines, else a SQLite file on local disk.
 
-Precedence: an explicit ``url`` > ``$MLINFRA_REGISTRY_URL`` > ``registry.url`` in
-``mlflow.yaml`` > ``<outputs>/<cache>/mlinfra_registry.db`` from ``paths.yaml`` (with the
-storage environment's overrides). A SQLite file on a network or FUSE mount is refused.
+Precedence: an explicit ``url`` > ``$MLINFRA_REGISTRY_URL`` > ``$MLINFRA_DATABASE_URL`` (the
+shared database) > ``registry.url`` in ``mlflow.yaml`` > ``shared.database`` in ``mlflow.yaml`` >
+``<outputs>/<cache>/mlinfra_registry.db`` from ``paths.yaml`` (with the storage environment's
+overrides). The environment beats files; within one source the specific setting beats the shared
+one. A SQLite file on a network or FUSE mount is refused.
+
+The shared database (:data:`DATABASE_ENV`, ``shared.database``) also holds the Optuna studies
+(:func:`mlinfra.hpo.study.study_storage_url`); :func:`sqlalchemy_url` turns the
+``postgresql://`` URLs users write into the psycopg 3 form SQLAlchemy (Optuna, MLflow) needs.
 """
 
 from __future__ import annotations
@@ -18,16 +24,33 @@ from mlinfra.paths import category_dir, load_paths_config
 from mlinfra.registry.sql import SqlRegistry
 
 __all__ = [
+    "DATABASE_ENV",
     "REGISTRY_ENV",
     "REGISTRY_FILE",
     "check_local_disk",
     "open_registry",
     "registry_path",
     "resolve_registry_url",
+    "sqlalchemy_url",
 ]
 
 REGISTRY_ENV = "MLINFRA_REGISTRY_URL"
+#: One PostgreSQL URL for the study storage and the registry of every worker.
+DATABASE_ENV = "MLINFRA_DATABASE_URL"
 REGISTRY_FILE = "mlinfra_registry.db"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` with ``postgres://``/``postgresql://`` turned into ``postgresql+psycopg://``.
+
+    SQLAlchemy opens a bare ``postgresql://`` URL with psycopg2; mlinfra's ``postgres`` extra
+    installs psycopg 3. A URL that names its driver (``postgresql+psycopg2://``) is kept.
+    """
+    text = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if text.startswith(prefix):
+            return "postgresql+psycopg://" + text[len(prefix) :]
+    return text
 
 
 def registry_path(
@@ -86,12 +109,13 @@ def resolve_registry_url(
         UnsafeStorageError: the SQLite file would be on a network or FUSE mount.
     """
     env = os.environ if environ is None else environ
-    chosen = url or env.get(REGISTRY_ENV) or None
+    chosen = url or env.get(REGISTRY_ENV) or env.get(DATABASE_ENV) or None
     folder: Path | None = None
     if root_dir is not None or config_dir is not None:
         folder = Path(config_dir) if config_dir is not None else Path(root_dir or ".") / "config"
     if chosen is None and folder is not None and (folder / "mlflow.yaml").is_file():
-        chosen = load_infra_config(folder, "mlflow", environ=env).registry.url or None
+        configured = load_infra_config(folder, "mlflow", environ=env)
+        chosen = configured.registry.url or configured.shared.database or None
     if chosen is None:
         if root_dir is None:
             raise ConfigError(f"no registry location: pass a project root, or set {REGISTRY_ENV}")

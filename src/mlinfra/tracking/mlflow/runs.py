@@ -10,6 +10,12 @@ Given a naming context, :func:`find_or_create_run`
 4. otherwise creates the run: its name comes from the naming policy with a version reserved in
    the registry, committed once MLflow has the run (released if creating it fails).
 
+Steps 2-4 are repeated under a lock on the run key before creating, so processes that start at
+once (``mlinfra hpo`` on several machines against an empty study) create one run, not one each:
+a PostgreSQL advisory lock in the registry's database (released with the connection if the
+process dies), or a lock file beside a SQLite registry (one machine). Other registry backends
+get no lock.
+
 A run found again whose params differ from the ones given is not silently reused: ``on_change``
 says what happens (``"error"``: raise :class:`ParamsChangedError` listing the differences;
 ``"new_run"``: create a new run with the next version, and point the index at it;
@@ -19,10 +25,12 @@ MLflow params cannot change).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +42,7 @@ from mlinfra.naming import NamingContext
 from mlinfra.naming.display_policy import build_mlflow_run_name, naming_key_for
 from mlinfra.naming.keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlinfra.naming.tags import TagsRegistry, build_mlflow_tags
-from mlinfra.registry import RunIndexEntry, RunRegistry
+from mlinfra.registry import RunIndexEntry, RunRegistry, SqlRegistry
 
 __all__ = ["OnChange", "ParamsChangedError", "RunHandle", "find_mlflow_run", "find_or_create_run"]
 
@@ -153,6 +161,35 @@ def find_mlflow_run(
     return run, "tag_search"
 
 
+@contextmanager
+def _creation_lock(registry: RunRegistry, run_key_hash: str) -> Iterator[None]:
+    """Hold a lock on ``run_key_hash`` shared by every process using ``registry``."""
+    if not isinstance(registry, SqlRegistry):
+        yield
+        return
+    if registry.dialect == "postgresql":
+        sqlalchemy = require("sqlalchemy")
+        digest = hashlib.sha256(f"mlinfra-run:{run_key_hash}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with registry.engine.connect() as conn:
+            try:
+                # a transaction-level lock: released when this block ends, or when the
+                # connection dies with its process (the database rolls the transaction back)
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            except sqlalchemy.exc.DBAPIError as exc:
+                raise TrackingError(
+                    f"cannot lock run key {run_key_hash} in the registry {registry.location}: "
+                    f"{str(exc.orig or exc).strip().splitlines()[0]}"
+                ) from exc
+            yield
+            conn.rollback()
+        return
+    filelock = require("filelock")
+    assert registry.path is not None
+    with filelock.FileLock(f"{registry.path}.runs.lock", timeout=registry.busy_timeout):
+        yield
+
+
 def _param_changes(
     logged: Mapping[str, str], given: Mapping[str, Any]
 ) -> dict[str, tuple[str | None, str | None]]:
@@ -202,10 +239,7 @@ def find_or_create_run(
     """
     if on_change not in ("error", "new_run", "log_delta"):
         raise TrackingError(f"on_change must be error, new_run or log_delta, not {on_change!r}")
-    client = _client(tracking_uri)
-    run_key = build_mlflow_run_key(context)
-    run_key_hash = build_mlflow_run_key_hash(run_key)
-    given = dict(params or {})
+    run_key_hash = build_mlflow_run_key_hash(build_mlflow_run_key(context))
     found = find_mlflow_run(
         context,
         registry=registry,
@@ -213,6 +247,67 @@ def find_or_create_run(
         experiment_id=experiment_id,
         tags=tags,
     )
+    if found is not None:  # the common case of a rerun: no lock needed
+        return _find_or_create(
+            context,
+            found,
+            registry,
+            tracking_uri,
+            experiment_id,
+            policy,
+            tags,
+            project_name,
+            params,
+            parent_run_id,
+            versioned,
+            on_change,
+            extra_tags,
+        )
+    with _creation_lock(registry, run_key_hash):
+        # another process may have created it while this one waited for the lock
+        found = find_mlflow_run(
+            context,
+            registry=registry,
+            tracking_uri=tracking_uri,
+            experiment_id=experiment_id,
+            tags=tags,
+        )
+        return _find_or_create(
+            context,
+            found,
+            registry,
+            tracking_uri,
+            experiment_id,
+            policy,
+            tags,
+            project_name,
+            params,
+            parent_run_id,
+            versioned,
+            on_change,
+            extra_tags,
+        )
+
+
+def _find_or_create(
+    context: NamingContext,
+    found: tuple[Any, str] | None,
+    registry: RunRegistry,
+    tracking_uri: str,
+    experiment_id: str,
+    policy: NamingConfig,
+    tags: TagsRegistry,
+    project_name: str,
+    params: Mapping[str, Any] | None,
+    parent_run_id: str | None,
+    versioned: bool,
+    on_change: OnChange,
+    extra_tags: Mapping[str, str] | None,
+) -> RunHandle:
+    client = _client(tracking_uri)
+    run_key = build_mlflow_run_key(context)
+    run_key_hash = build_mlflow_run_key_hash(run_key)
+    given = dict(params or {})
     changes: dict[str, tuple[str | None, str | None]] = {}
     if found is not None:
         run, how = found

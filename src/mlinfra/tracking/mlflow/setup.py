@@ -1,7 +1,9 @@
 """``setup_mlflow``: one MLflow setup for every platform.
 
 Tracking URI, in order: the ``tracking_uri`` argument (or ``config["tracking_uri"]``) >
-``$MLFLOW_TRACKING_URI`` > ``tracking_uri`` in ``mlflow.yaml`` > the platform default. The default
+``$MLFLOW_TRACKING_URI`` > ``tracking_uri`` in ``mlflow.yaml`` > ``shared.tracking_uri`` in
+``mlflow.yaml`` (the scale-out switch) > the platform default. A ``postgresql://`` store URI gets
+the psycopg 3 driver (``postgresql+psycopg://``). The default
 on ``local``, ``colab`` and ``kaggle`` is a SQLite database under the project root
 (``<root>/mlruns/mlflow.db``, artifacts in ``<root>/mlruns/artifacts``), never relative to the
 working directory; relative ``sqlite:///`` and ``file:`` paths are placed under the project root
@@ -29,7 +31,7 @@ from mlinfra.config import Project, load_infra_config
 from mlinfra.core.imports import require
 from mlinfra.core.platforms import check_platform, detect_platform
 from mlinfra.errors import ConfigError, FileStoreWarning, TrackingError
-from mlinfra.registry.location import check_local_disk
+from mlinfra.registry.location import check_local_disk, sqlalchemy_url
 from mlinfra.tracking.uris import server_unreachable, sqlite_file
 
 __all__ = ["MlflowSetup", "default_tracking_uri", "resolve_tracking_uri", "setup_mlflow"]
@@ -43,8 +45,8 @@ class MlflowSetup:
 
     Attributes:
         tracking_uri: The URI MLflow now uses.
-        uri_source: Where it came from: ``argument``, ``environment``, ``mlflow.yaml`` or
-            ``default``.
+        uri_source: Where it came from: ``argument``, ``environment``, ``mlflow.yaml``,
+            ``shared`` (``shared.tracking_uri`` in ``mlflow.yaml``) or ``default``.
         experiment_name: The active experiment.
         experiment_id: Its id.
         platform: ``local``, ``colab``, ``kaggle`` or ``azureml``.
@@ -93,13 +95,15 @@ def resolve_tracking_uri(
         ConfigError: on AzureML without a tracking URI, or with no project for the default.
     """
     if tracking_uri:
-        return _anchor(tracking_uri, root), "argument"
+        return _anchor(sqlalchemy_url(tracking_uri), root), "argument"
     if environ.get("MLFLOW_TRACKING_URI"):
-        return _anchor(environ["MLFLOW_TRACKING_URI"], root), "environment"
+        return _anchor(sqlalchemy_url(environ["MLFLOW_TRACKING_URI"]), root), "environment"
     if config_dir is not None and (config_dir / "mlflow.yaml").is_file():
-        configured = load_infra_config(config_dir, "mlflow", environ=environ).tracking_uri
-        if configured:
-            return _anchor(configured, root), "mlflow.yaml"
+        configured = load_infra_config(config_dir, "mlflow", environ=environ)
+        if configured.tracking_uri:
+            return _anchor(sqlalchemy_url(configured.tracking_uri), root), "mlflow.yaml"
+        if configured.shared.tracking_uri:
+            return _anchor(sqlalchemy_url(configured.shared.tracking_uri), root), "shared"
     if platform == "azureml":
         raise ConfigError(
             "on AzureML the tracking URI is the workspace's: run inside an AzureML job (which "

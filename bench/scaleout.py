@@ -1,0 +1,230 @@
+"""Scale-out benchmark: trials per second of ``mlinfra hpo`` with 1, 2 and 4 workers on shared
+services (study and registry on PostgreSQL, tracking on a real ``mlflow server`` backed by
+PostgreSQL), against bare Optuna with the same number of worker processes on the same
+PostgreSQL (RDBStorage, no tracking), side by side in one run, as a markdown table.
+
+Run from the repository root with the project's virtualenv (PostgreSQL at 127.0.0.1:5432, trust
+auth, database ``test``; ``scripts/ensure-postgres.sh`` starts it):
+
+    .venv/bin/python bench/scaleout.py           # 60 trials per sweep
+    .venv/bin/python bench/scaleout.py --quick   # 24
+
+The objective sleeps 50 ms. For each worker count W, on a fresh database each:
+
+Each side first runs 2 untimed trials into the same study (tables, MLflow experiment, parent
+run), so the timed sweep is a resume.
+
+* **mlinfra**: ``run_sweep(..., workers=W)`` on a copy of ``examples/resume_ner`` (stage
+  ``smoke``, random sampling) with ``MLINFRA_DATABASE_URL`` and ``MLFLOW_TRACKING_URI`` set: N
+  trials (wall time), then the same sweep again, which runs 0 trials (start-up: composition,
+  MLflow setup, parent run found, W-1 worker processes spawned and finding the budget spent).
+* **optuna**: W spawned processes each ``optuna.load_study(...).optimize(objective,
+  n_trials=N/W)`` on a plain ``RDBStorage`` of the same server (wall time), then the same with
+  0 trials (start-up: spawn, imports, storage).
+
+**Sweep time = wall − start-up**; trials/s = N / sweep time; **scaling** = trials/s over the
+1-worker figure; **overhead per trial** = (mlinfra sweep time − optuna sweep time) × W / N, the
+extra time each trial costs its worker (tracking, registry, budget checks). Everything is
+dropped at the end (databases, server, temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+_WARMUP = 2
+OBJECTIVE = """
+import time
+
+
+def objective(ctx):
+    time.sleep(0.05)
+    return ctx.params["learning_rate"] * 1e4
+"""
+
+
+def _create_db() -> str:
+    import psycopg
+
+    name = f"mlinfra_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_db(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _url(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _optuna_worker(url: str, n_trials: int, queue: multiprocessing.Queue[float]) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg://"))
+    study = optuna.load_study(study_name="bench", storage=storage)
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True)
+        trial.suggest_categorical("batch_size", [4])
+        time.sleep(0.05)
+        return lr * 1e4
+
+    study.optimize(objective, n_trials=n_trials)
+    storage.engine.dispose()
+    queue.put(0.0)
+
+
+def _optuna_run(url: str, workers: int, n_trials: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[float] = ctx.Queue()
+    start = time.perf_counter()
+    procs = [
+        ctx.Process(target=_optuna_worker, args=(url, n_trials // workers, queue))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+        assert proc.exitcode == 0, proc.exitcode
+    return time.perf_counter() - start
+
+
+def _optuna(workers: int, n_trials: int) -> float:
+    import optuna
+
+    name = _create_db()
+    try:
+        url = _url(name)
+        storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg://"))
+        optuna.create_study(study_name="bench", storage=storage, direction="maximize")
+        storage.engine.dispose()
+        _optuna_run(url, 1, _WARMUP)  # untimed, like mlinfra's
+        wall = _optuna_run(url, workers, n_trials)
+        startup = _optuna_run(url, workers, 0)
+        study = optuna.load_study(
+            study_name="bench", storage=url.replace("postgresql://", "postgresql+psycopg://")
+        )
+        assert len(study.trials) == _WARMUP + n_trials // workers * workers
+        return wall - startup
+    finally:
+        _drop_db(name)
+
+
+def _mlinfra(project_root: Path, tracking_uri: str, workers: int, n_trials: int) -> float:
+    from mlinfra.config import Project
+    from mlinfra.hpo.runner import run_sweep
+
+    name = _create_db()
+    try:
+        os.environ["MLINFRA_DATABASE_URL"] = _url(name)
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        tag = uuid.uuid4().hex[:8]  # its own study key and parent run
+
+        def sweep(max_trials: int) -> tuple[float, int]:
+            overrides = [
+                "++hpo.objective.entrypoint=bench_obj:objective",
+                f"hpo.sampling.max_trials={max_trials}",
+                "hpo.sampling.algorithm=random",
+                f"++hpo.early_termination.bench_run={tag}",  # in the study key
+            ]
+            project = Project.discover(project=project_root, environ=dict(os.environ))
+            start = time.perf_counter()
+            result = run_sweep(
+                project,
+                "resume_ner_baseline",
+                stage="smoke",
+                overrides=overrides,
+                workers=workers,
+                platform="local",
+            )
+            return time.perf_counter() - start, result.new_trials
+
+        sweep(_WARMUP)  # untimed: tables, experiment, parent run
+        wall, ran = sweep(_WARMUP + n_trials)
+        assert ran >= n_trials, ran
+        startup, again = sweep(_WARMUP + n_trials)
+        assert again == 0, again
+        return wall - startup
+    finally:
+        _drop_db(name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="24 trials per sweep instead of 60")
+    args = parser.parse_args(argv)
+    n_trials = 24 if args.quick else 60
+    for name in [k for k in os.environ if k.startswith(("MLFLOW_", "MLINFRA_"))]:
+        del os.environ[name]
+    import optuna
+
+    from mlinfra.services.server import start_server, stop_server
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="mlinfra-bench-scaleout-"))
+    server_db = _create_db()
+    try:
+        project = tmp / "proj"
+        shutil.copytree(
+            REPO / "examples" / "resume_ner",
+            project,
+            ignore=shutil.ignore_patterns("outputs", "mlruns", "__pycache__"),
+        )
+        (project / "bench_obj.py").write_text(OBJECTIVE, encoding="utf-8")
+        backend = _url(server_db).replace("postgresql://", "postgresql+psycopg://")
+        state = start_server(tmp / "server", backend, workers=2)
+        try:
+            rows = []
+            for workers in (1, 2, 4):
+                ours = _mlinfra(project, state.url, workers, n_trials)
+                peer = _optuna(workers, n_trials)
+                rows.append((workers, ours, peer))
+                print(
+                    f"  {workers} worker(s): mlinfra {ours:.2f} s, optuna {peer:.2f} s",
+                    file=sys.stderr,
+                )
+        finally:
+            stop_server(tmp / "server")
+    finally:
+        _drop_db(server_db)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    base_ours = n_trials / rows[0][1]
+    base_peer = n_trials / rows[0][2]
+    print(f"{n_trials} trials of a 50 ms objective per sweep; {os.cpu_count()} CPU cores\n")
+    print(
+        "| workers | mlinfra trials/s | scaling | bare Optuna trials/s | scaling "
+        "| mlinfra overhead per trial |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    for workers, ours, peer in rows:
+        tps, ptps = n_trials / ours, n_trials / peer
+        overhead = (ours - peer) * workers / n_trials * 1000
+        print(
+            f"| {workers} | {tps:.1f} | {tps / base_ours:.2f}x | {ptps:.1f} | "
+            f"{ptps / base_peer:.2f}x | {overhead:.0f} ms |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
