@@ -44,10 +44,8 @@ from mlinfra.hpo.study import (
     suggest_params,
 )
 from mlinfra.naming import NamingContext, create_naming_context
-from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.experiments import build_mlflow_experiment_name
 from mlinfra.naming.keys import compute_study_key_hash, compute_trial_key_hash
-from mlinfra.naming.tags import load_tags_registry
 from mlinfra.paths import build_output_path
 
 __all__ = [
@@ -236,7 +234,7 @@ def _resolve(
     platform: str,
     registry: Any,
 ) -> _Sweep:
-    from mlinfra.tracking import TrackingTarget, setup_mlflow
+    from mlinfra.tracking.mlflow.trackers import project_target
 
     where = locate_study(project, experiment, stage=stage, overrides=overrides, platform=platform)
     resolved, hpo = where.resolved, where.hpo
@@ -259,22 +257,7 @@ def _resolve(
         where.model,
         include_backbone=resolved.experiment.naming.include_backbone_in_experiment,
     )
-    setup = setup_mlflow(
-        experiment_name=exp_name,
-        root_dir=project.root,
-        config_dir=project.config_dir,
-        platform=platform,
-        environ=project.environ,
-    )
-    target = TrackingTarget(
-        registry,
-        setup.tracking_uri,
-        setup.experiment_id,
-        load_naming_policy(project.config_dir, environ=project.environ),
-        load_tags_registry(project.config_dir, environ=project.environ),
-        project.mlflow.naming.project_name,
-        project.root,
-    )
+    target = project_target(project, exp_name, platform=platform, registry=registry)
     return _Sweep(
         project=project,
         experiment=experiment,

@@ -43,10 +43,8 @@ from mlinfra.fingerprints import compute_conv_fp, fingerprint_experiment
 from mlinfra.hpo.runner import load_entrypoint, locate_study, trial_output_dir
 from mlinfra.naming import NamingContext, create_naming_context
 from mlinfra.naming.context import process_type_for_stage
-from mlinfra.naming.display_policy import load_naming_policy
 from mlinfra.naming.experiments import build_mlflow_experiment_name
 from mlinfra.naming.keys import compute_trial_key_hash
-from mlinfra.naming.tags import load_tags_registry
 from mlinfra.paths import build_output_path
 
 __all__ = [
@@ -204,7 +202,8 @@ def run_stage(
     """
     from mlinfra.core.platforms import detect_platform
     from mlinfra.registry import open_registry
-    from mlinfra.tracking import TrackingTarget, setup_mlflow, track_run
+    from mlinfra.tracking import track_run
+    from mlinfra.tracking.mlflow.trackers import project_target
 
     where = platform or detect_platform(project.environ)
     resolved = compose_experiment(
@@ -271,23 +270,7 @@ def run_stage(
             model,
             include_backbone=resolved.experiment.naming.include_backbone_in_experiment,
         )
-        setup = setup_mlflow(
-            experiment_name=exp_name,
-            root_dir=project.root,
-            config_dir=project.config_dir,
-            platform=where,
-            environ=project.environ,
-        )
-        naming = load_naming_policy(project.config_dir, environ=project.environ)
-        target = TrackingTarget(
-            registry,
-            setup.tracking_uri,
-            setup.experiment_id,
-            naming,
-            load_tags_registry(project.config_dir, environ=project.environ),
-            project.mlflow.naming.project_name,
-            project.root,
-        )
+        target = project_target(project, exp_name, platform=where, registry=registry)
         folder.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlinfra.config import NamingConfig
+from mlinfra.config import NamingConfig, Project
 from mlinfra.core.imports import require
 from mlinfra.core.redact import redact, redact_mapping
 from mlinfra.errors import TrackingError
@@ -38,6 +38,7 @@ __all__ = [
     "RunTracker",
     "TrackingTarget",
     "fingerprint_tags",
+    "project_target",
     "track_benchmark",
     "track_conversion",
     "track_cv_fold",
@@ -86,6 +87,39 @@ class TrackingTarget:
             "tags": self.tags,
             "project_name": self.project_name,
         }
+
+
+def project_target(
+    project: Project, experiment_name: str, *, platform: str, registry: RunRegistry
+) -> TrackingTarget:
+    """The tracking target of a project's stage: MLflow set up for ``experiment_name`` (see
+    :func:`~mlinfra.tracking.mlflow.setup.setup_mlflow`), the project's naming policy and tag
+    keys, and its root (so output folders are indexed in ``registry``).
+
+    Raises:
+        ConfigError: as ``setup_mlflow`` (no experiment name, a database on a network mount).
+        TrackingError: MLflow refused to create or find the experiment.
+    """
+    from mlinfra.naming.display_policy import load_naming_policy
+    from mlinfra.naming.tags import load_tags_registry
+    from mlinfra.tracking.mlflow.setup import setup_mlflow
+
+    setup = setup_mlflow(
+        experiment_name=experiment_name,
+        root_dir=project.root,
+        config_dir=project.config_dir,
+        platform=platform,
+        environ=project.environ,
+    )
+    return TrackingTarget(
+        registry,
+        setup.tracking_uri,
+        setup.experiment_id,
+        load_naming_policy(project.config_dir, environ=project.environ),
+        load_tags_registry(project.config_dir, environ=project.environ),
+        project.mlflow.naming.project_name,
+        project.root,
+    )
 
 
 @dataclass
