@@ -12,7 +12,7 @@ import click
 
 from mlinfra.cli.common import handle_errors, pick_experiment, project_options
 from mlinfra.config import Project
-from mlinfra.core.redact import hide_password
+from mlinfra.core.redact import hide_password, redact_mapping
 
 __all__ = ["hpo"]
 
@@ -59,9 +59,9 @@ def _print_summary(result: Any) -> None:
         )
     ]
     if result.best_number is not None:
+        shown = redact_mapping(result.best_params or {})  # credentials never reach the log
         params = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in sorted((result.best_params or {}).items())
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(shown.items())
         )
         rows += [
             (

@@ -57,9 +57,12 @@ def atomic_write_bytes(
             os.fsync(handle.fileno())
         tmp.chmod(mode)
         tmp.replace(target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a failed write or fsync says nothing of the file: name the destination
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
         raise
     fsync_dir(folder)
     return target

@@ -55,8 +55,11 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact(key: str, value: Any) -> Any:
-    """``value`` as it may be recorded under ``key``: ``***`` for a secret key, a URL's
-    password hidden in any string, anything else unchanged (mappings are walked)."""
+    """``value`` as it may be recorded under ``key``: ``***`` for a secret key (every leaf below
+    it, for a mapping or list), a URL's password hidden in any string, anything else unchanged
+    (mappings are walked)."""
+    if is_secret_key(key) and isinstance(value, (Mapping, list, tuple)):
+        return _all_secret(value)
     if isinstance(value, Mapping):
         return redact_mapping(value)
     if is_secret_key(key) and value not in (None, ""):
@@ -64,6 +67,14 @@ def redact(key: str, value: Any) -> Any:
     if isinstance(value, str) and "://" in value:
         return _hide_url_passwords(value)
     return value
+
+
+def _all_secret(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _all_secret(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_all_secret(v) for v in value]
+    return REDACTED if value not in (None, "") else value
 
 
 def _hide_url_passwords(text: str) -> str:
@@ -89,8 +100,8 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     have URL passwords hidden)."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, list):
-            out[key] = [REDACTED if is_secret_key(str(key)) else redact("", v) for v in value]
+        if isinstance(value, list) and not is_secret_key(str(key)):
+            out[key] = [redact("", v) for v in value]
         else:
             out[key] = redact(str(key), value)
     return out

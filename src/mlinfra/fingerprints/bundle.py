@@ -19,7 +19,7 @@ from typing import Any
 
 from mlinfra.config import compose_experiment, load_infra_config
 from mlinfra.core.canonical import short_hash, stable_hash
-from mlinfra.core.redact import redact
+from mlinfra.core.redact import is_secret_key, redact
 from mlinfra.core.timeutil import format_utc
 from mlinfra.errors import ConfigError, FingerprintError, MlinfraError
 from mlinfra.fingerprints.code import DEFAULT_EXCLUDE, CodeFingerprint, code_fingerprint
@@ -99,13 +99,23 @@ class Fingerprints:
             "hashes": self.hashes(),
             "config": {
                 # credentials are recorded as *** (the hash covers the real values)
-                "values": {k: redact(k, v) for k, v in self.config.values.items()},
+                "values": {k: _redact_path(k, v) for k, v in self.config.values.items()},
                 "volatile": list(self.config.volatile),
             },
             "data": [d.summary() for d in self.data],
             "code": self.code.summary(),
             "env": self.environment.summary(),
         }
+
+
+def _redact_path(path: str, value: Any) -> Any:
+    """A flattened config value as recorded: secret when any part of its dotted path names a
+    credential (``hpo.search_space.api_token.values``)."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        if is_secret_key(parts[end - 1]):
+            return redact(parts[end - 1], value) if end == len(parts) else redact("secret", value)
+    return redact(path, value)
 
 
 # ---- computing them for an experiment --------------------------------------------------------

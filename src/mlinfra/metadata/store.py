@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlinfra.core.atomic import atomic_write_json
 from mlinfra.core.redact import redact_mapping
-from mlinfra.core.timeutil import format_utc, parse_utc
+from mlinfra.core.timeutil import format_utc, parse_utc, utc_now
 from mlinfra.errors import (
     MetadataCorruptError,
     MetadataError,
@@ -229,6 +229,20 @@ def _deep_merge(base: dict[str, Any], updates: Mapping[str, Any]) -> dict[str, A
     return out
 
 
+def _after(previous: Any) -> str:
+    """Now in UTC, or just after ``previous`` when the clock stands behind it (a clock stepped
+    back): the writes of one file stay ordered, and the index follows the newest."""
+    now = utc_now()
+    if isinstance(previous, str):
+        try:
+            last = parse_utc(previous)
+        except ValueError:
+            return format_utc(now)
+        if last >= now:
+            return format_utc(last + _dt.timedelta(microseconds=1))
+    return format_utc(now)
+
+
 def _lock(path: Path, timeout: float) -> Any:
     from filelock import FileLock
 
@@ -302,7 +316,7 @@ def update_metadata(
             stored = _load(path)
             current = {} if stored is None else _upgrade(stored)
             merged = _deep_merge(current, clean)
-            now = format_utc()
+            now = _after(current.get("last_updated"))
             merged["schema"] = SCHEMA
             if not merged.get("created_at"):
                 merged["created_at"] = now
