@@ -35,25 +35,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: start-up, composition, run registry, tracking overhead, data fingerprints, backups (figures go to docs/performance.md)
+## bench: every benchmark, one markdown table (figure, peer measured in the same run, ratio, target); also written to bench-results.md
 bench: $(STAMP)
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/registry.py
-	$(BIN)/python bench/tracking.py
-	$(BIN)/python bench/fingerprints.py
-	$(BIN)/python bench/backup.py
-	$(BIN)/python bench/hpo.py
-	$(BIN)/python bench/scaleout.py
+	$(BIN)/python bench/all.py --output bench-results.md
 
-## bench-quick: the same benchmarks with --quick: smaller sizes, fewer repetitions
+## bench-quick: the same with --quick (smaller sizes, fewer repetitions; about two minutes)
 bench-quick: $(STAMP)
-	$(BIN)/python bench/startup.py --quick
-	$(BIN)/python bench/registry.py --quick
-	$(BIN)/python bench/tracking.py --quick
-	$(BIN)/python bench/fingerprints.py --quick
-	$(BIN)/python bench/backup.py --quick
-	$(BIN)/python bench/hpo.py --quick
-	$(BIN)/python bench/scaleout.py --quick
+	$(BIN)/python bench/all.py --quick
 
 ## fuzz: the property tests (config, core, naming, paths) with 5,000 random examples each
 fuzz: $(STAMP)

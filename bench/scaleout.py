@@ -41,6 +41,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import _jsonrows
+
 REPO = Path(__file__).resolve().parent.parent
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 _WARMUP = 2
@@ -171,6 +173,7 @@ def _mlinfra(project_root: Path, tracking_uri: str, workers: int, n_trials: int)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="24 trials per sweep instead of 60")
+    parser.add_argument("--json", metavar="PATH", help="also write the headline rows as JSON")
     args = parser.parse_args(argv)
     n_trials = 24 if args.quick else 60
     for name in [k for k in os.environ if k.startswith(("MLFLOW_", "MLINFRA_"))]:
@@ -223,6 +226,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {workers} | {tps:.1f} | {tps / base_ours:.2f}x | {ptps:.1f} | "
             f"{ptps / base_peer:.2f}x | {overhead:.0f} ms |"
         )
+    json_rows = [
+        _jsonrows.row(
+            "scaleout",
+            f"trials/s, {workers} worker(s), {n_trials} trials of a 50 ms objective "
+            "(higher is better)",
+            n_trials / ours,
+            "/s",
+            "bare Optuna on the same PostgreSQL",
+            n_trials / peer,
+            better="higher",
+        )
+        for workers, ours, peer in rows
+    ]
+    _jsonrows.write(args.json, json_rows)
     return 0
 
 

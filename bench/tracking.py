@@ -64,6 +64,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _jsonrows
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "resume_ner"
 PROJECT = "resume-ner"
@@ -402,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also print cProfile's top costs of new runs"
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the headline rows as JSON")
     args = parser.parse_args(argv)
     n = args.runs or (30 if args.quick else 200)
     if n < 1:
@@ -480,6 +483,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("```")
         print(profile.rstrip())
         print("```")
+    json_rows = [
+        _jsonrows.row(
+            "tracking",
+            f"{measurement} (median)",
+            ours.median * 1e3,
+            "ms",
+            peer.label,
+            peer.median * 1e3,
+            target=f"ratio < {TARGET_RATIO}" if i == 0 else None,
+            met=ratio < TARGET_RATIO if i == 0 else None,
+        )
+        for i, (measurement, ours, peer) in enumerate(rows)
+    ]
+    _jsonrows.write(args.json, json_rows)
     return 0
 
 
