@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +16,7 @@ from mlinfra.errors import ConfigError, ConfigErrorGroup, MlinfraError
 __all__ = [
     "fail",
     "handle_errors",
+    "os_name_error",
     "parse_assignments",
     "pick_experiment",
     "platform_option",
@@ -63,6 +66,18 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def os_name_error(exc: BaseException) -> ConfigError | None:
+    """A clear error for an argument no file system takes (a NUL in a path, a name over the
+    file system's limit), or ``None`` for any other exception."""
+    if isinstance(exc, ValueError) and "null byte" in str(exc):
+        return ConfigError("a path or name holds a NUL character; no file system accepts it")
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        shown = repr(exc.filename)
+        shown = shown[:80] + "..." if len(shown) > 80 else shown
+        return ConfigError(f"a file name is too long for the file system: {shown}")
+    return None
+
+
 def platform_option(func: F) -> F:
     """``--platform``: the storage environment and platform (one vocabulary)."""
     return click.option(
@@ -101,6 +116,13 @@ def pick_experiment(config_dir: Path, name: str | None) -> str:
     from mlinfra.config import list_experiments
 
     if name:
+        if len(name) > 200 or any(unicodedata.category(c)[0] == "C" for c in name):
+            shown = repr(name) if len(name) <= 80 else repr(name[:80]) + "..."
+            raise ConfigError(
+                f"invalid experiment name {shown}: use the stem of a file in "
+                f"{config_dir / 'experiment'} (no control characters, at most 200 characters)",
+                key="experiment",
+            )
         return name
     names = list_experiments(config_dir)
     if len(names) == 1:

@@ -91,6 +91,19 @@ class _LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the sub-command; an argument no file system takes (met while click converts a
+        path, or later) is a clear error with exit status 1, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (ValueError, OSError) as exc:
+            from mlinfra.cli.common import fail, os_name_error
+
+            error = os_name_error(exc)
+            if error is None:
+                raise
+            fail(error)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][1]) for name in sorted(_COMMANDS)]
         if rows:

@@ -64,6 +64,10 @@ def package_name(name: str) -> str:
         ScaffoldError: ``name`` is not letters, digits, ``-`` and ``_`` starting with a letter,
             or its package would be a Python keyword or shadow a standard or mlinfra module.
     """
+    if len(name) > 64:
+        raise ScaffoldError(
+            f"invalid project name {name[:40]!r}... ({len(name)} characters): use at most 64"
+        )
     if not _NAME.match(name):
         raise ScaffoldError(
             f"invalid project name {name!r}: use letters, digits, '-' and '_', starting with a "
