@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _report import commit, cpu, progress
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 BENCHMARKS = ("startup", "registry", "tracking", "fingerprints", "backup", "hpo", "scaleout")
@@ -71,7 +73,7 @@ def _run(name: str, quick: bool, verbose: bool, folder: Path) -> tuple[list[dict
     argv = [sys.executable, str(BENCH / f"{name}.py"), "--json", str(out)]
     if quick:
         argv += ["--quick", *QUICK_ARGS.get(name, ())]
-    _progress(f"{name}: {shlex.join(argv[1:])}")
+    progress(f"{name}: {shlex.join(argv[1:])}")
     try:
         done = subprocess.run(
             argv,
@@ -89,7 +91,7 @@ def _run(name: str, quick: bool, verbose: bool, folder: Path) -> tuple[list[dict
     if done.returncode != 0 or not out.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         for line in tail:
-            _progress(f"{name}: {line}")
+            progress(f"{name}: {line}")
         last = tail[-1] if tail else "no output"
         return [], f"failed (exit {done.returncode}): {last}"
     rows: list[dict[str, Any]] = json.loads(out.read_text(encoding="utf-8"))
@@ -130,29 +132,10 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _git(*args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
-
-
-def _commit() -> str:
-    try:
-        head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{head}`" + (" plus the working tree" if dirty else "")
 
 
 def _load() -> str:
@@ -204,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             took = time.perf_counter() - start
             failed = failed or note.startswith("failed")
             timings.append(f"{name} {took:.0f} s")
-            _progress(f"{name}: {len(got)} rows in {took:.0f} s{'; ' + note if note else ''}")
+            progress(f"{name}: {len(got)} rows in {took:.0f} s{'; ' + note if note else ''}")
             rows.extend(got)
             if note:
                 rows.append(
@@ -222,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         "# mlinfra benchmarks" + (" (quick mode)" if args.quick else ""),
         "",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {_cpu()}, {platform.platform()}",
+        f"- machine: {os.cpu_count()} CPUs (nproc), {cpu()}, {platform.platform()}",
         f"- python: {platform.python_version()} ({sys.executable}); {_versions()}",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- commit: {_commit()}",
+        f"- commit: {commit()}",
         f"- command: `{' '.join(command)}` (working directory {Path.cwd()})",
         f"- wall time: {elapsed:.0f} s ({', '.join(timings)}); load average before "
         f"{load_before}, after {_load()}",
@@ -250,10 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output:
         args.output.write_text(report, encoding="utf-8")
     return 1 if failed else 0
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

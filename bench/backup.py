@@ -40,7 +40,6 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import _jsonrows
+from _report import commit, progress
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_SPEEDUP = 20.0
@@ -75,10 +75,6 @@ class Row:
             f"`shutil.copytree` (full copy) | {peer * 1e3:,.1f} ms | {len(self.peer)} | "
             f"{self.speedup:,.1f}× |"
         )
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
 def _make_study_folder(study: Path, files: int, size: int, trials: int) -> list[Path]:
@@ -172,7 +168,7 @@ def _measure(files: int, size: int, trials: int, repeat: int) -> tuple[list[Row]
         drive = base / "MyDrive" / "project"
         scratch = base / "scratch"
         scratch.mkdir()
-        _progress(f"making {files:,} files of {size // 1024:,} KiB and a {trials}-trial study")
+        progress(f"making {files:,} files of {size // 1024:,} KiB and a {trials}-trial study")
         made = _make_study_folder(study, files, size, trials)
         store = DriveBackupStore(project, drive)
 
@@ -182,7 +178,7 @@ def _measure(files: int, size: int, trials: int, repeat: int) -> tuple[list[Row]
                 shutil.rmtree(drive)
             first_ours.append(_timed(lambda: store.backup(study).raise_for_error()))
             first_peer.append(_copytree(study, scratch))
-        _progress(f"first backup: {statistics.median(first_ours):.3f} s")
+        progress(f"first backup: {statistics.median(first_ours):.3f} s")
 
         checks: list[str] = []
         args = (store, study, project, drive, scratch, made, repeat)
@@ -191,13 +187,13 @@ def _measure(files: int, size: int, trials: int, repeat: int) -> tuple[list[Row]
             f"each of {repeat} runs with study.db unchanged copied exactly 1 file, with its new "
             "content"
         )
-        _progress(f"incremental backup: {statistics.median(inc_ours) * 1e3:.1f} ms")
+        progress(f"incremental backup: {statistics.median(inc_ours) * 1e3:.1f} ms")
         db_ours, db_peer = _incremental(*args, True)
         checks.append(
             f"each of {repeat} runs with a new trial copied exactly 2 files (the trial file and "
             "study.db); the backed-up study.db holds every trial"
         )
-        _progress(f"incremental backup with a new trial: {statistics.median(db_ours) * 1e3:.1f} ms")
+        progress(f"incremental backup with a new trial: {statistics.median(db_ours) * 1e3:.1f} ms")
 
         same_ours, same_peer = [], []
         for _ in range(repeat):
@@ -225,23 +221,6 @@ def _measure(files: int, size: int, trials: int, repeat: int) -> tuple[list[Row]
         return rows, checks
 
 
-def _commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{head}`" + (" plus the working tree" if dirty else "")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 files of 256 KiB, 3 runs")
@@ -267,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"SQLite {sqlite3.sqlite_version}"
     )
     print(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {_commit()}")
+    print(f"- commit: {commit()}")
     command = [os.path.relpath(sys.executable), *sys.argv]
     print(f"- command: `{' '.join(command)}` (working directory {Path.cwd()})")
     print(

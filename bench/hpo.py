@@ -76,7 +76,6 @@ import pstats
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,6 +87,7 @@ from pathlib import Path
 from typing import Any
 
 import _jsonrows
+from _report import commit, cpu, progress
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "resume_ner"
@@ -134,10 +134,6 @@ def _clear_env() -> None:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         sys.exit(f"error: check failed: {message}")
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
 def _quiet() -> None:
@@ -530,33 +526,6 @@ def _profile(folder: Path, n: int) -> str:
 # ---- report -----------------------------------------------------------------------------------
 
 
-def _commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{head}`" + (" plus the working tree" if dirty else "")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _versions() -> str:
     from importlib.metadata import version
 
@@ -615,12 +584,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i in range(args.repeat):
             rep = _repetition(Path(tmp) / f"rep{i}", n, ours_first=i % 2 == 0)
             reps.append(rep)
-            _progress(
+            progress(
                 f"repetition {i + 1}: mlinfra {_ms(rep.ours_sweep / n)}/trial, start-up "
                 f"{_ms(rep.ours_startup)}; peer {_ms(rep.peer_sweep / n)}/trial"
             )
         steps = _breakdown(Path(tmp) / "steps", n)
-        _progress(f"instrumented sweep: {_ms(steps.total / n)}/trial")
+        progress(f"instrumented sweep: {_ms(steps.total / n)}/trial")
         profile = _profile(Path(tmp) / "profile", n) if args.profile else ""
     load_after = _load()
 
@@ -633,10 +602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     med = statistics.median
 
     print()
-    print(f"- machine: {os.cpu_count()} CPUs (nproc), {_cpu()}, {platform.platform()}")
+    print(f"- machine: {os.cpu_count()} CPUs (nproc), {cpu()}, {platform.platform()}")
     print(f"- python: {platform.python_version()} ({sys.executable}); {_versions()}")
     print(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {_commit()}")
+    print(f"- commit: {commit()}")
     command = [os.path.relpath(sys.executable), *sys.argv]
     print(f"- command: `{' '.join(command)}` (working directory {Path.cwd()})")
     elapsed = time.perf_counter() - began

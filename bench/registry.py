@@ -93,6 +93,7 @@ from pathlib import Path
 from typing import Any
 
 import _jsonrows
+from _report import commit, progress
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_LOOKUP_SECONDS = 0.001  # in-process find_run at 100k entries
@@ -389,7 +390,7 @@ def _measure_lookups(size: int, *, quick: bool, repeat: int) -> list[tuple[str, 
         tracking_uri, exp_id = _populate_mlflow(folder, runs)
         url = _populate_registry(folder, runs, tracking_uri, exp_id)
         json_path = _populate_json(folder, runs, tracking_uri, exp_id)
-        _progress(f"{label}: three stores populated in {time.perf_counter() - start:.1f} s")
+        progress(f"{label}: three stores populated in {time.perf_counter() - start:.1f} s")
 
         rng = random.Random(size)
         registry = SqlRegistry(url)
@@ -441,7 +442,7 @@ def _measure_lookups(size: int, *, quick: bool, repeat: int) -> list[tuple[str, 
         measurement = "lookup by run key, in-process (median)"
         out.append((measurement, Row(measurement, label, ours, mlflow_peer)))
         out.append((measurement, Row(measurement, label, ours, json_peer)))
-        _progress(
+        progress(
             f"{label}: in-process medians: find_run {ours.cell()}, MLflow "
             f"{mlflow_peer.cell()}, JSON {json_peer.cell()}"
         )
@@ -468,7 +469,7 @@ def _measure_lookups(size: int, *, quick: bool, repeat: int) -> list[tuple[str, 
         measurement = "lookup by run key, fresh process (median wall time)"
         out.append((measurement, Row(measurement, label, ours, mlflow_peer)))
         out.append((measurement, Row(measurement, label, ours, json_peer)))
-        _progress(
+        progress(
             f"{label}: fresh-process medians: find_run {ours.cell()}, MLflow "
             f"{mlflow_peer.cell()}, JSON {json_peer.cell()}"
         )
@@ -480,7 +481,7 @@ def _measure_import(repeat: int) -> Row:
     ours = _time_fresh("import", "import mlinfra.registry.sql", [[]] * (repeat + 1), repeat)
     bare = _time_fresh("`python -c pass`", "pass", [[]] * (repeat + 1), repeat)
     measurement = "fresh process: `import mlinfra.registry.sql` only (median)"
-    _progress(f"import only: {ours.cell()}, bare interpreter {bare.cell()}")
+    progress(f"import only: {ours.cell()}, bare interpreter {bare.cell()}")
     return Row(measurement, "–", ours, bare, comparable=False)
 
 
@@ -669,32 +670,11 @@ def _measure_reservations(processes: int, count: int) -> tuple[Row, list[str]]:
         Figure("SqlRegistry", (ours_rate,), "/s"),
         Figure("JSON counter file + `filelock`", (peer_rate,), "/s"),
     )
-    _progress(f"{processes} {noun}: {row.ours.cell()} against {row.peer.cell()}")
+    progress(f"{processes} {noun}: {row.ours.cell()} against {row.peer.cell()}")
     return row, checks
 
 
 # ---- report -----------------------------------------------------------------------------------
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{head}`" + (" plus the working tree" if dirty else "")
 
 
 def _versions() -> str:
@@ -746,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"- machine: {os.cpu_count()} CPUs (nproc), {platform.platform()}")
     print(f"- python: {platform.python_version()} ({sys.executable}); {_versions()}")
     print(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {_commit()}")
+    print(f"- commit: {commit()}")
     command = [os.path.relpath(sys.executable), *sys.argv]
     print(f"- command: `{' '.join(command)}` (working directory {Path.cwd()})")
     elapsed = time.perf_counter() - began

@@ -54,7 +54,6 @@ import pstats
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import _jsonrows
+from _report import commit, cpu, progress
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "resume_ner"
@@ -358,37 +358,6 @@ def _profile(bench: Bench, count: int) -> str:
 # ---- report -----------------------------------------------------------------------------------
 
 
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{head}`" + (" plus the working tree" if dirty else "")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _versions() -> str:
     from importlib.metadata import version
 
@@ -419,11 +388,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
         try:
             rows, checks = _measure_pairs(bench, n)
-            _progress(
+            progress(
                 "pairs: " + "; ".join(f"{m}: {o.cell()} against {p.cell()}" for m, o, p in rows)
             )
             new_steps, again_steps = _breakdown(bench, n)
-            _progress(
+            progress(
                 f"instrumented: new run {new_steps.total * 1e3:.2f} ms, found again "
                 f"{again_steps.total * 1e3:.2f} ms"
             )
@@ -432,10 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.close()
 
     print()
-    print(f"- machine: {os.cpu_count()} CPUs (nproc), {_cpu()}, {platform.platform()}")
+    print(f"- machine: {os.cpu_count()} CPUs (nproc), {cpu()}, {platform.platform()}")
     print(f"- python: {platform.python_version()} ({sys.executable}); {_versions()}")
     print(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {_commit()}")
+    print(f"- commit: {commit()}")
     command = [os.path.relpath(sys.executable), *sys.argv]
     print(f"- command: `{' '.join(command)}` (working directory {Path.cwd()})")
     elapsed = time.perf_counter() - began

@@ -32,7 +32,7 @@ from mlinfra.fingerprints import (
     describe,
     fingerprint_experiment,
 )
-from mlinfra.fingerprints.bundle import short
+from mlinfra.fingerprints.bundle import short, stat_cache_dir
 from mlinfra.fingerprints.data import DataFingerprint, Progress
 from mlinfra.naming.tags import TagsRegistry
 
@@ -121,12 +121,6 @@ def _experiment_lines(fps: Fingerprints) -> list[str]:
     if "data" not in hashes:
         lines.append(f"{'data':<6} -  ({notes['data']})")
     return lines
-
-
-def _stat_cache(project: Project) -> Path:
-    outputs = Path(project.paths.base.outputs)
-    base = outputs if outputs.is_absolute() else project.root / outputs
-    return base / project.paths.outputs.get("cache", "cache") / "fingerprints"
 
 
 # ---- --why: loading what was recorded --------------------------------------------------------
@@ -218,13 +212,16 @@ def _find_run(client: Any, ref: str) -> Any:
 
 
 def _artifact_record(client: Any, run_id: str) -> dict[str, Any] | None:
-    """The run's ``mlinfra/fingerprints.json``, or ``None`` when it has none."""
+    """The run's ``mlinfra/fingerprints.json``, or ``None`` when it has none (or it is
+    unreadable: the run's tags still tell)."""
+    from mlflow.exceptions import MlflowException
+
     with tempfile.TemporaryDirectory(prefix="mlinfra-why-") as tmp:
         try:
             with _no_progress_bar():
                 local = client.download_artifacts(run_id, _ARTIFACT, tmp)
             record = json.loads(Path(local).read_text(encoding="utf-8"))
-        except Exception:  # no such artifact, or unreadable: the tags still tell
+        except (MlflowException, OSError, ValueError):
             return None
     if isinstance(record, dict) and isinstance(record.get("hashes"), Mapping):
         return record
@@ -392,7 +389,8 @@ def fingerprint(
         cache: Path | None = None
         if not no_cache:
             try:
-                cache = _stat_cache(Project.discover(project=project, config_dir=config_dir))
+                here = Project.discover(project=project, config_dir=config_dir)
+                cache = stat_cache_dir(here.config_dir, here.root)
             except MlinfraError:
                 cache = None  # outside a project: no stat cache
         total = path.stat().st_size if path.is_file() else _PROGRESS_MIN_BYTES
@@ -412,7 +410,6 @@ def fingerprint(
             stage=stage,
             overrides=overrides,
             root_dir=proj.root,
-            cache_dir=_stat_cache(proj),
             use_cache=not no_cache,
             progress=progress,
             environ=proj.environ,

@@ -39,6 +39,7 @@ __all__ = [
     "Fingerprints",
     "compare_records",
     "fingerprint_experiment",
+    "stat_cache_dir",
 ]
 
 RECORD_SCHEMA = "mlinfra.fingerprints/1"
@@ -140,6 +141,11 @@ def _data_paths(
     if source is not None:
         where += f" ({source})"
     return [(Path(os.path.abspath(config_dir / local)), where)]
+
+
+def stat_cache_dir(config_dir: str | os.PathLike[str], root_dir: str | os.PathLike[str]) -> Path:
+    """The project's data stat cache: ``<outputs>/<cache>/fingerprints`` from ``paths.yaml``."""
+    return _default_layout(Path(config_dir), Path(root_dir))[0]
 
 
 def _default_layout(config_dir: Path, root: Path) -> tuple[Path, tuple[str, ...]]:

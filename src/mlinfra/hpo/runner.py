@@ -118,15 +118,7 @@ class _Sweep:
     experiment: str
     stage: str | None
     overrides: tuple[str, ...]
-    resolved: ResolvedConfig
-    hpo: HpoSpec
-    model: str
-    fingerprints: Fingerprints
-    study_key_hash: str
-    context: NamingContext
-    study_dir: Path
-    storage_url: str
-    study_name: str
+    where: StudyLocation  # config, HPO spec, model, fingerprints, study key, folder, storage
     objective: Callable[[TrialContext], Any]
     target: Any  # TrackingTarget
     platform: str
@@ -263,15 +255,7 @@ def _resolve(
         experiment=experiment,
         stage=stage,
         overrides=tuple(overrides),
-        resolved=resolved,
-        hpo=hpo,
-        model=where.model,
-        fingerprints=where.fingerprints,
-        study_key_hash=where.study_key_hash,
-        context=where.context,
-        study_dir=where.study_dir,
-        storage_url=where.storage_url,
-        study_name=where.study_name,
+        where=where,
         objective=objective,
         target=target,
         platform=platform,
@@ -307,7 +291,7 @@ def _run_trial(
     optuna = require("optuna", feature="HPO sweeps")
     from mlinfra.tracking import track_hpo_trial
 
-    hpo = sweep.hpo
+    hpo = sweep.where.hpo
     max_trials = hpo.sampling.max_trials
     # bound(n): at most how many earlier trials count; the exact (costly) check is only made
     # when the budget could be spent
@@ -315,16 +299,16 @@ def _run_trial(
         trial.set_user_attr(BUDGET_ATTR, True)
         raise _OverBudget(f"trial {trial.number} started after the budget was spent")
     params = suggest_params(trial, hpo.search_space)
-    trial_ctx = sweep.context.with_(
+    trial_ctx = sweep.where.context.with_(
         stage="hpo_trial",
         trial_number=trial.number,
-        trial_key_hash=compute_trial_key_hash(sweep.study_key_hash, params),
+        trial_key_hash=compute_trial_key_hash(sweep.where.study_key_hash, params),
     )
     trial_dir = build_output_path(
         sweep.project.root, trial_ctx, config_dir=sweep.project.config_dir
     )
     trial_dir.mkdir(parents=True, exist_ok=True)
-    config = sweep.resolved.to_dict()
+    config = sweep.where.resolved.to_dict()
     metric = hpo.objective.metric
     pruned: BaseException | None = None
     try:
@@ -334,7 +318,7 @@ def _run_trial(
             parent_run_id=parent_run_id,
             trial=trial,
             params=params,
-            fingerprints=sweep.fingerprints,
+            fingerprints=sweep.where.fingerprints,
             fingerprint_artifact=False,  # the sweep's run holds the record
             output_dir=trial_dir,
             on_change="log_delta",
@@ -394,8 +378,8 @@ def _cross_validate(
     optuna = require("optuna", feature="HPO sweeps")
     from mlinfra.tracking import track_cv_fold
 
-    spec = sweep.hpo.k_fold
-    metric = sweep.hpo.objective.metric
+    spec = sweep.where.hpo.k_fold
+    metric = sweep.where.hpo.objective.metric
     values: list[float] = []
     for index in range(spec.n_splits):
         fold = FoldInfo(index, spec.n_splits, spec.random_seed, spec.shuffle, spec.stratified)
@@ -474,7 +458,7 @@ def _work(
     callbacks: Sequence[Any] = (),
 ) -> str | None:
     """Run trials until the budget is spent; returns why it stopped early, if it did."""
-    max_trials = sweep.hpo.sampling.max_trials
+    max_trials = sweep.where.hpo.sampling.max_trials
 
     state_type = require("optuna.trial", feature="HPO sweeps").TrialState
     last = Budget(0, 0, 0, max_trials)
@@ -534,7 +518,10 @@ def _worker_process(args: dict[str, Any]) -> None:
             registry=registry,
         )
         study = open_study(
-            sweep.storage_url, sweep.study_name, sweep.hpo, worker=int(args["worker"])
+            sweep.where.storage_url,
+            sweep.where.study_name,
+            sweep.where.hpo,
+            worker=int(args["worker"]),
         )
         limits = _Limits(**args["limits"])
         if "timeout_left" in args:  # monotonic clocks are per process
@@ -548,7 +535,7 @@ def _quiet_optuna() -> None:
 
 
 def _backup_callbacks(sweep: _Sweep) -> list[Any]:
-    spec = sweep.hpo.backup
+    spec = sweep.where.hpo.backup
     if not spec.enabled:
         return []
     from mlinfra.storage import DriveBackupStore, create_colab_store
@@ -566,7 +553,7 @@ def _backup_callbacks(sweep: _Sweep) -> list[Any]:
         )
     return [
         create_incremental_backup_callback(
-            sweep.study_dir, store, is_directory=True, every_n_trials=spec.every_n_trials
+            sweep.where.study_dir, store, is_directory=True, every_n_trials=spec.every_n_trials
         )
     ]
 
@@ -622,7 +609,7 @@ class SweepResult:
         return self.stopped is not None and self.stopped != TIMEOUT_REASON
 
 
-def trial_output_dir(project: Project, where: StudyLocation | _Sweep, trial: Any) -> Path:
+def trial_output_dir(project: Project, where: StudyLocation, trial: Any) -> Path:
     """A trial's output folder, from its identity (the study key and the trial's params)."""
     context = where.context.with_(
         stage="hpo_trial",
@@ -641,12 +628,12 @@ def _summarise(
     best = None
     if completed:
         best = study.best_trial
-    b = budget(study, sweep.hpo.sampling.max_trials)
+    b = budget(study, sweep.where.hpo.sampling.max_trials)
     return SweepResult(
-        study_name=sweep.study_name,
-        storage_url=sweep.storage_url,
-        study_dir=sweep.study_dir,
-        max_trials=sweep.hpo.sampling.max_trials,
+        study_name=sweep.where.study_name,
+        storage_url=sweep.where.storage_url,
+        study_dir=sweep.where.study_dir,
+        max_trials=sweep.where.hpo.sampling.max_trials,
         finished=b.finished,
         completed=len(completed),
         pruned=sum(1 for t in trials if t.state == state.PRUNED),
@@ -656,13 +643,13 @@ def _summarise(
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else None,
         best_run_name=best.user_attrs.get("mlflow_run_name") if best else None,
-        best_output_dir=str(trial_output_dir(sweep.project, sweep, best)) if best else None,
+        best_output_dir=str(trial_output_dir(sweep.project, sweep.where, best)) if best else None,
         parent_run_id=parent.run_id,
         parent_run_name=parent.run_name,
         tracking_uri=sweep.target.tracking_uri,
         experiment_name=experiment_name,
-        metric=sweep.hpo.objective.metric,
-        direction=sweep.hpo.objective.direction,
+        metric=sweep.where.hpo.objective.metric,
+        direction=sweep.where.hpo.objective.direction,
     )
 
 
@@ -676,10 +663,10 @@ def _refit(sweep: _Sweep, study: Any, parent_run_id: str) -> str | None:
     best = study.best_trial
     if study.user_attrs.get("mlinfra_refit_of") == best.number:
         return str(study.user_attrs.get("mlinfra_refit_run_name") or "") or None
-    trial_ctx = sweep.context.with_(
+    trial_ctx = sweep.where.context.with_(
         stage="hpo_trial",
         trial_number=best.number,
-        trial_key_hash=compute_trial_key_hash(sweep.study_key_hash, best.params),
+        trial_key_hash=compute_trial_key_hash(sweep.where.study_key_hash, best.params),
     )
     refit_ctx = trial_ctx.with_(process_type="hpo_refit", stage="refit")
     folder = build_output_path(sweep.project.root, refit_ctx, config_dir=sweep.project.config_dir)
@@ -690,24 +677,24 @@ def _refit(sweep: _Sweep, study: Any, parent_run_id: str) -> str | None:
         parent_run_id=parent_run_id,
         trial_run_id=str(best.user_attrs.get("mlflow_run_id", "")),
         params=dict(best.params),
-        fingerprints=sweep.fingerprints,
+        fingerprints=sweep.where.fingerprints,
         output_dir=folder,
         on_change="log_delta",
     ) as run:
         ctx = TrialContext(
             params=dict(best.params),
-            config=sweep.resolved.to_dict(),
+            config=sweep.where.resolved.to_dict(),
             output_dir=folder,
             project_root=sweep.project.root,
             config_dir=sweep.project.config_dir,
             refit=True,
             run_id=run.run_id,
-            seed=_seed(sweep.hpo, best.number),
+            seed=_seed(sweep.where.hpo, best.number),
             _log_metrics=run.log_metrics,
             _report=lambda step, value: run.log_metric("intermediate", value, step),
         )
-        value = _number(_call(sweep, ctx), f"{sweep.hpo.objective.metric} of the refit")
-        run.log_metrics({sweep.hpo.objective.metric: value})
+        value = _number(_call(sweep, ctx), f"{sweep.where.hpo.objective.metric} of the refit")
+        run.log_metrics({sweep.where.hpo.objective.metric: value})
     study.set_user_attr("mlinfra_refit_of", best.number)
     study.set_user_attr("mlinfra_refit_run_name", run.run_name)
     return run.run_name
@@ -749,10 +736,10 @@ def run_sweep(
     where = platform or detect_platform(project.environ)
     with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
         sweep = _resolve(project, experiment, stage, overrides, platform=where, registry=registry)
-        hpo = sweep.hpo
+        hpo = sweep.where.hpo
         callbacks = _backup_callbacks(sweep)  # a bad backup setup fails before anything starts
         sweep_params = {
-            "study_name": sweep.study_name,
+            "study_name": sweep.where.study_name,
             "sampler": hpo.sampling.algorithm,
             "max_trials": hpo.sampling.max_trials,
             "metric": hpo.objective.metric,
@@ -760,14 +747,14 @@ def run_sweep(
         }
         with track_hpo_sweep(
             sweep.target,
-            sweep.context,
+            sweep.where.context,
             params=sweep_params,
-            fingerprints=sweep.fingerprints,
-            output_dir=sweep.study_dir,
+            fingerprints=sweep.where.fingerprints,
+            output_dir=sweep.where.study_dir,
             on_change="log_delta",
         ) as parent:
-            study = open_study(sweep.storage_url, sweep.study_name, hpo)
-            study.set_user_attr("study_key_hash", sweep.study_key_hash)
+            study = open_study(sweep.where.storage_url, sweep.where.study_name, hpo)
+            study.set_user_attr("study_key_hash", sweep.where.study_key_hash)
             study.set_user_attr("mlflow_parent_run_id", parent.run_id)
             before = len(study.get_trials(deepcopy=False))
             started = time.time()
@@ -816,8 +803,8 @@ def _experiment_name(sweep: _Sweep) -> str:
     return build_mlflow_experiment_name(
         sweep.experiment,
         "hpo",
-        sweep.model,
-        include_backbone=sweep.resolved.experiment.naming.include_backbone_in_experiment,
+        sweep.where.model,
+        include_backbone=sweep.where.resolved.experiment.naming.include_backbone_in_experiment,
     )
 
 

@@ -240,38 +240,17 @@ def find_or_create_run(
     if on_change not in ("error", "new_run", "log_delta"):
         raise TrackingError(f"on_change must be error, new_run or log_delta, not {on_change!r}")
     run_key_hash = build_mlflow_run_key_hash(build_mlflow_run_key(context))
-    found = find_mlflow_run(
-        context,
-        registry=registry,
-        tracking_uri=tracking_uri,
-        experiment_id=experiment_id,
-        tags=tags,
-    )
-    if found is not None:  # the common case of a rerun: no lock needed
-        return _find_or_create(
-            context,
-            found,
-            registry,
-            tracking_uri,
-            experiment_id,
-            policy,
-            tags,
-            project_name,
-            params,
-            parent_run_id,
-            versioned,
-            on_change,
-            extra_tags,
-        )
-    with _creation_lock(registry, run_key_hash):
-        # another process may have created it while this one waited for the lock
-        found = find_mlflow_run(
+
+    def lookup() -> tuple[Any, str] | None:
+        return find_mlflow_run(
             context,
             registry=registry,
             tracking_uri=tracking_uri,
             experiment_id=experiment_id,
             tags=tags,
         )
+
+    def finish(found: tuple[Any, str] | None) -> RunHandle:
         return _find_or_create(
             context,
             found,
@@ -287,6 +266,13 @@ def find_or_create_run(
             on_change,
             extra_tags,
         )
+
+    found = lookup()
+    if found is not None:  # the common case of a rerun: no lock needed
+        return finish(found)
+    with _creation_lock(registry, run_key_hash):
+        # another process may have created it while this one waited for the lock
+        return finish(lookup())
 
 
 def _find_or_create(
