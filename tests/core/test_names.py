@@ -1,12 +1,23 @@
-"""mlinfra.core.names: component_problem (one rule at a time) and normalize_value."""
+"""mlinfra.core.names: component_problem (one rule at a time), the look-alike, raw-value and
+free-text checks, and normalize_value."""
 
 from __future__ import annotations
+
+import unicodedata
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlinfra.core.names import MAX_COMPONENT_BYTES, component_problem, normalize_value
+from mlinfra.core.names import (
+    MAX_COMPONENT_BYTES,
+    component_problem,
+    lookalike_problem,
+    normalize_value,
+    raw_value_problem,
+    text_problem,
+)
 
 # --------------------------------------------------------------------------------------------
 # component_problem
@@ -91,6 +102,88 @@ def test_a_safe_name_is_one_plain_component(text: str) -> None:
     assert not any(ord(c) < 32 or ord(c) == 127 for c in text)
     assert len(text.encode("utf-8")) <= MAX_COMPONENT_BYTES
     assert text[-1] not in ". "
+    folded = unicodedata.normalize("NFKC", text)
+    assert "/" not in folded and "\\" not in folded and folded.strip(".") != ""
+    assert not any(unicodedata.category(c) in ("Cf", "Zl", "Zp", "Cs") for c in text)
+    decoded = unquote(unquote(text))
+    assert "/" not in decoded and "\\" not in decoded and ".." not in decoded.split("/")
+
+
+# --------------------------------------------------------------------------------------------
+# look-alikes, raw values, free text
+
+LOOKALIKES = {
+    "..%2f..%2fetc": "percent-encoded",
+    "%2E%2e": "percent-encoded",
+    "%252e%252e%252f": "percent-encoded",
+    "a%00b": "percent-encoded",
+    "\uff05\uff12\uff45": "percent-encoded",  # fullwidth '%2e'
+    "a\uff0fb": "U+FF0F (FULLWIDTH SOLIDUS), which looks like a path separator",
+    "a\uff3cb": "U+FF3C (FULLWIDTH REVERSE SOLIDUS)",
+    "a\u2215b": "U+2215 (DIVISION SLASH)",
+    "a\u2044b": "U+2044 (FRACTION SLASH)",
+    "\uff0e\uff0e": "it looks like '..'",
+    "\u2024\u2024": "it looks like '..'",
+    "\u2025": "it looks like '..'",
+    "gpj.\u202eexe": "U+202E (RIGHT-TO-LEFT OVERRIDE)",
+    "a\u200bb": "U+200B (ZERO WIDTH SPACE)",
+    "a\u2066b": "U+2066 (LEFT-TO-RIGHT ISOLATE)",
+    "a\u2028b": "U+2028 (LINE SEPARATOR)",
+}
+
+
+@pytest.mark.parametrize(("text", "why"), list(LOOKALIKES.items()))
+def test_lookalikes_are_refused_everywhere(text: str, why: str) -> None:
+    for check in (lookalike_problem, component_problem, raw_value_problem):
+        problem = check(text)
+        assert problem is not None and why in problem, (check.__name__, problem)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["distilbert", "ｂｅｒｔ", "日本語モデル", "café", "naïve-bayes", "😀", "a.b", "50%", "x%20y"],
+)
+def test_real_names_are_not_lookalikes(text: str) -> None:
+    assert lookalike_problem(text) is None
+    assert component_problem(text) is None
+    assert raw_value_problem(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("../x", "'..'"),
+        ("a/../b", "'..'"),
+        ("/etc", "absolute path"),
+        ("C:\\x", "absolute path"),
+        ("a\x00b", "NUL or control character"),
+        ("a\uff0fb", "looks like a path separator"),
+    ],
+)
+def test_raw_value_problem(text: str, why: str) -> None:
+    problem = raw_value_problem(text)
+    assert problem is not None and why in problem, problem
+
+
+def test_raw_value_allows_a_slash_that_normalisation_replaces() -> None:
+    assert raw_value_problem("google/bert-base") is None
+    assert component_problem("google/bert-base") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("a\x00b", "U+0000"), ("a\x1bb", "U+001B"), ("a\x85b", "U+0085"), ("r\u202efdp", "U+202E")],
+)
+def test_text_problem_refuses_control_and_invisible_characters(text: str, code: str) -> None:
+    problem = text_problem(text)
+    assert problem is not None and code in problem, problem
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "tab\there", "two\nlines\r\n", "ZWJ emoji 👨\u200d👩\u200d👧", "فارسی\u200c"]
+)
+def test_text_problem_allows_whitespace_and_joiners(text: str) -> None:
+    assert text_problem(text) is None
 
 
 # --------------------------------------------------------------------------------------------

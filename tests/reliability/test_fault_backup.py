@@ -175,11 +175,6 @@ def test_clock_stepping_back_still_backs_up_the_change(
     assert _restored(store, study) == V2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ensure_local decides 'older' by comparing mtimes; after the clock steps back, "
-    "newer local work has an older mtime than the backup and is replaced by the older backup",
-)
 def test_clock_stepping_back_ensure_local_keeps_newer_local_work(
     setup: tuple[Path, Path, Path, DriveBackupStore],
 ) -> None:

@@ -197,11 +197,6 @@ def test_init_refuses_bad_project_name(
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an override may add a key of any length: `config show +data.<300 x k>=1` "
-    "is accepted (no limit on key names in mlinfra.config.overrides)",
-)
 def test_override_with_overlong_key_is_refused(
     example_project: Path, nothing_written: Guard, work_cwd: Path
 ) -> None:
@@ -211,12 +206,6 @@ def test_override_with_overlong_key_is_refused(
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `mlinfra name` turns unsafe model names into run names instead of refusing "
-    "them: model=../x gives 'local_.._x_hpo_trial_...', model=a\uff0fb keeps the fullwidth "
-    "solidus, an RTL override is kept",
-)
 @pytest.mark.parametrize(
     "model", ["../x", "a\uff0fb", "a\u202eb"], ids=["dotdot", "fullwidth", "rtl"]
 )

@@ -283,11 +283,6 @@ ESCAPED = {
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: YAML escape sequences in double-quoted strings (\\0, \\e, \\x07, \\u202E) put "
-    "NUL, control and bidi-override characters into composed config values unchecked",
-)
 @pytest.mark.parametrize("value", list(ESCAPED.values()), ids=list(ESCAPED))
 def test_escaped_control_character_in_value_is_refused(
     example_project: Path, nothing_written: Guard, value: str

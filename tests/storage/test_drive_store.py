@@ -274,6 +274,7 @@ def test_ensure_local_restores_only_when_missing_or_older(
     store: DriveBackupStore, project: Path
 ) -> None:
     path = project / STUDY / "trial-0" / "metrics.json"
+    first = path.read_text()
     none_yet = store.ensure_local(path)
     assert (none_yet.ok, none_yet.action, none_yet.reason) == (
         True,
@@ -283,17 +284,44 @@ def test_ensure_local_restores_only_when_missing_or_older(
     assert store.backup(path).ok
     assert store.ensure_local(path).reason == "the local copy is up to date"
     path.write_text("newer local work")
+    kept = store.ensure_local(path)
+    assert kept.action is BackupAction.SKIPPED and "has work the backup does not" in kept.reason
+    age(path, 3600)  # an older modification time (a clock stepped back) is not older content
     assert store.ensure_local(path).action is BackupAction.SKIPPED
     assert path.read_text() == "newer local work"
-    age(path, 3600)
+    assert store.backup(path).ok  # the backup moves on; this copy then goes back to a version
+    path.write_text(first)  # the backup held before, as a VM disk from an earlier session would
     older = store.ensure_local(path)
     assert older.action is BackupAction.COPIED
     assert "the local copy was older than the backup" in older.reason
-    assert path.read_text() == '{"f1": 0.0}\n'
+    assert path.read_text() == "newer local work"
     path.unlink()
     missing = store.ensure_local(path)
     assert "the local copy was missing" in missing.reason
-    assert path.read_text() == '{"f1": 0.0}\n'
+    assert path.read_text() == "newer local work"
+    assert store.ensure_local(path).reason == "the local copy is up to date"
+
+
+def test_ensure_local_restores_a_folder_with_stale_or_missing_files_but_keeps_new_work(
+    store: DriveBackupStore, project: Path
+) -> None:
+    folder = project / STUDY
+    metrics = folder / "trial-0" / "metrics.json"
+    first = metrics.read_text()
+    assert store.backup(folder).ok
+    metrics.write_text('{"f1": 0.5}\n')
+    assert store.backup(folder).ok
+    metrics.write_text(first)  # a version the backup held before
+    other = next(p for p in sorted(folder.rglob("*")) if p.is_file() and p != metrics)
+    other.unlink()
+    restored = store.ensure_local(folder)
+    assert restored.action is BackupAction.COPIED, restored.reason
+    assert metrics.read_text() == '{"f1": 0.5}\n' and other.is_file()
+    (folder / "new.txt").write_text("a file the backup never had")
+    metrics.write_text(first)
+    kept = store.ensure_local(folder)
+    assert kept.action is BackupAction.SKIPPED and "new.txt" in kept.reason, kept.reason
+    assert metrics.read_text() == first and (folder / "new.txt").is_file()
 
 
 def test_a_file_backed_up_after_its_folder_still_restores(

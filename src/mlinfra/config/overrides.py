@@ -55,6 +55,10 @@ ARGUMENT_KEYS: Mapping[str, KeyPath] = {
 }
 
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.([A-Za-z_][\w-]*|\d+)|\[\d+\])*$")
+#: Longest name for one part of an override's key, and most parts: keys are short names, and an
+#: override that adds one should not be able to write a megabyte of key into a recorded config.
+MAX_KEY_PART_LENGTH = 100
+MAX_KEY_PARTS = 32
 _VALUE_LIMITS = YamlLimits(max_bytes=64 * 1024, max_nodes=10_000, max_depth=32)
 
 Op = Literal["set", "add", "force", "delete", "select"]
@@ -121,6 +125,15 @@ def parse_override(text: str) -> Override:
             f"malformed key {key_text!r}: use dotted names like hpo.sampling.max_trials",
         )
     key = parse_key(key_text)
+    if len(key) > MAX_KEY_PARTS:
+        raise _fail(text, f"key has {len(key)} parts, over the limit of {MAX_KEY_PARTS}")
+    for part in key:
+        if isinstance(part, str) and len(part) > MAX_KEY_PART_LENGTH:
+            raise _fail(
+                text[:60] + "...",
+                f"key part {part[:20]!r}... is {len(part)} characters long, over the limit of "
+                f"{MAX_KEY_PART_LENGTH}; configuration keys are short names",
+            )
     if op == "delete":
         return Override(text, op, key)
     if op == "set" and len(key) == 1 and key[0] in DOMAINS:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from mlinfra.config.tree import KeyPath, Source, Tree
+from mlinfra.core.names import text_problem
 from mlinfra.errors import ConfigError
 
 __all__ = ["YamlLimits", "load_yaml_file", "load_yaml_text"]
@@ -129,6 +130,16 @@ class _Builder:
             raise self._error(node, f"invalid scalar {node.value!r}: {exc}", path) from exc
         if isinstance(value, (_dt.date, _dt.datetime)):
             return node.value
+        if isinstance(value, str):
+            why = text_problem(value)
+            if why is not None:
+                raise self._error(
+                    node,
+                    f"string {value!r} is refused: {why}; configuration values hold printable "
+                    "text only (an escape such as \\0, \\e or \\u202E in a double-quoted "
+                    "string writes such a character), so remove it",
+                    path,
+                )
         return value
 
     def _mapping_entries(

@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from mlinfra.config.models import ComponentSpec, NamingConfig
-from mlinfra.core.names import normalize_value
+from mlinfra.core.names import normalize_value, raw_value_problem
 from mlinfra.core.placeholders import Pattern
 from mlinfra.errors import NamingError
 from mlinfra.naming.context import (
@@ -119,7 +119,14 @@ class PlaceholderValues:
         if placeholder == "env":
             return self._normalised("env", str(self.context.storage_env))
         if placeholder == "model":
-            return self._normalised("model", self.context.model.strip())
+            model = self.context.model.strip()
+            why = raw_value_problem(model)
+            if why is not None:
+                raise NamingError(
+                    f"model name {model!r} cannot be part of a run name: {why}",
+                    key="model",
+                )
+            return self._normalised("model", model)
         if spec is not None and not spec.enabled:
             return ""
         source, length = _IMPLICIT.get(placeholder, (placeholder, None))

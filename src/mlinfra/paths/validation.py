@@ -1,10 +1,11 @@
 """Rendering path patterns safely, and checking finished paths.
 
 A placeholder value is first refused if it is unsafe as written (an absolute path, a ``..``
-component, a NUL or control character), then normalised by ``paths.yaml``'s ``normalize_paths``
-rules (characters replaced, optionally lower-cased), then checked as one folder name (see
-:func:`mlinfra.core.names.component_problem`). The finished path must stay inside its root and
-fit the configured length limit. Nothing here touches the disk.
+component, a NUL or control character, a look-alike or percent-encoded separator or dot: see
+:func:`mlinfra.core.names.raw_value_problem`), then normalised by ``paths.yaml``'s
+``normalize_paths`` rules (characters replaced, optionally lower-cased), then checked as one
+folder name (see :func:`mlinfra.core.names.component_problem`). The finished path must stay
+inside its root and fit the configured length limit. Nothing here touches the disk.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from mlinfra.config import PathsConfig
-from mlinfra.core.names import MAX_COMPONENT_BYTES, component_problem, normalize_value
+from mlinfra.core.names import (
+    MAX_COMPONENT_BYTES,
+    component_problem,
+    normalize_value,
+    raw_value_problem,
+)
 from mlinfra.core.placeholders import Pattern
 from mlinfra.core.tokens import tokens_for
 from mlinfra.errors import PathError
@@ -23,8 +29,6 @@ from mlinfra.errors import PathError
 __all__ = ["DEFAULT_MAX_PATH_LENGTH", "render_pattern", "validate_output_path"]
 
 DEFAULT_MAX_PATH_LENGTH = 4096
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
 def _check_raw(name: str, value: object, pattern: str) -> None:
@@ -39,12 +43,9 @@ def _check_raw(name: str, value: object, pattern: str) -> None:
             key=name,
         )
 
-    if _CONTROL.search(text):
-        raise refuse("it contains a NUL or control character")
-    if text.startswith(("/", "\\")) or _DRIVE.match(text):
-        raise refuse("it is an absolute path; a placeholder value is one folder name")
-    if ".." in re.split(r"[\\/]", text):
-        raise refuse("it contains '..', which would leave the output folder")
+    why = raw_value_problem(text)
+    if why is not None:
+        raise refuse(why)
 
 
 def render_pattern(

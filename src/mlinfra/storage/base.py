@@ -444,6 +444,7 @@ class BackupStore(abc.ABC):
         self._remove(self._side(key, _STAGING))
         for rel in changed:
             entry = self._stage(files[rel], self._staged(key, rel))
+            entry["history"] = _history(old_entries.get(rel))
             entries[rel] = entry
             nbytes += entry["size"]
             if entry["sqlite"]:
@@ -547,9 +548,11 @@ class BackupStore(abc.ABC):
     ) -> BackupResult:
         """Restore on start: restore ``local_path`` when it is missing or older than its backup.
 
-        Older means its newest file was modified before the newest file the backup was made
-        from. Nothing happens (``skipped``) when there is no backup yet, or the local copy is as
-        new as the backup.
+        Older means no file holds work the backup lacks, and some file is missing or is a
+        version the backup held before (the manifest remembers each file's last few versions).
+        No clock is compared, so a clock that stepped back cannot make newer work look older.
+        Nothing happens (``skipped``) when there is no backup yet, when the local copy is the
+        backup's, or when some local file is new work (it is kept: back it up, or restore).
 
         Raises:
             ValueError: ``expect`` is not ``"any"``, ``"file"`` or ``"dir"``.
@@ -628,9 +631,19 @@ class BackupStore(abc.ABC):
                         local,
                         "the local copy exists and the backup has no manifest to date it",
                     )
-                newest_local = _newest(local, here)
-                newest_backup = max((e["mtime_ns"] for e in entries.values()), default=-1)
-                if newest_local >= newest_backup:
+                new, stale = _compare_local(local, here, entries)
+                if new:
+                    shown = ", ".join(rel or local.name for rel in new[:3])
+                    more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+                    return BackupResult(
+                        True,
+                        BackupAction.SKIPPED,
+                        src,
+                        local,
+                        f"the local copy has work the backup does not ({shown}{more}): kept; back "
+                        "it up, or restore it to replace it with the backup",
+                    )
+                if not stale:
                     return BackupResult(
                         True, BackupAction.SKIPPED, src, local, "the local copy is up to date"
                     )
@@ -744,11 +757,49 @@ class BackupStore(abc.ABC):
         return restore_from_drive
 
 
-def _newest(local: Path, kind: str) -> int:
-    if kind == "file":
-        return local_file(local).mtime_ns
-    files, _, _ = scan_local(local)
-    return max((lf.mtime_ns for lf in files.values()), default=-1)
+#: How many earlier versions of a file a manifest entry remembers, to recognise a stale copy.
+_HISTORY = 8
+
+
+def _history(previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The ``history`` of an entry that replaces ``previous``: its content hash and signature
+    first, then what it remembered, at most ``_HISTORY``."""
+    if previous is None:
+        return []
+    earlier = {"xxh3": previous["xxh3"], "signature": previous["signature"]}
+    return [earlier, *previous.get("history", ())][:_HISTORY]
+
+
+def _compare_local(local: Path, kind: str, entries: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Which local files hold work the backup lacks, and which are stale or missing.
+
+    No clock is read or compared: a file is the backup's when its change signature or its
+    content hash is the entry's; stale when it is one the backup held before (its ``history``)
+    or missing; new work otherwise (also a file the backup never had).
+
+    Returns:
+        ``(new, stale)``: relative paths (``""`` for a single file), each sorted.
+    """
+    files = {"": local_file(local)} if kind == "file" else scan_local(local)[0]
+    new: list[str] = []
+    stale = sorted(set(entries) - set(files))
+    for rel, lf in sorted(files.items()):
+        entry = entries.get(rel)
+        if entry is None:
+            new.append(rel)
+            continue
+        signature = list(lf.signature)
+        if signature == entry["signature"]:
+            continue
+        sha = hash_file(lf.path)
+        if sha == entry["xxh3"]:
+            continue
+        earlier = entry.get("history", ())
+        if any(h["xxh3"] == sha or h["signature"] == signature for h in earlier):
+            stale.append(rel)
+        else:
+            new.append(rel)
+    return new, sorted(stale)
 
 
 def _swap_in(staging: Path, local: Path, kind: str) -> None:
