@@ -17,29 +17,33 @@ One invocation:
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import multiprocessing
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mlinfra.config import HpoSpec, Project, ResolvedConfig, compose_experiment
 from mlinfra.core.imports import require
+from mlinfra.core.redact import hide_password
 from mlinfra.errors import ConfigError, MlinfraError
 from mlinfra.fingerprints import Fingerprints, fingerprint_experiment
 from mlinfra.hpo.context import FoldInfo, TrialContext
 from mlinfra.hpo.study import (
     BUDGET_ATTR,
     FAILURE_ATTR,
+    MAX_RETRIES,
     Budget,
     budget,
     fail_stale_trials,
     open_study,
     over_budget,
+    quiet_experimental,
     study_storage_url,
     suggest_params,
 )
@@ -65,15 +69,97 @@ TIMEOUT_REASON = "the timeout (sampling.timeout_minutes) was reached"
 
 class SweepError(MlinfraError, RuntimeError):
     """The sweep stopped: a trial failed with ``on_trial_error: stop``, too many trials failed,
-    or a worker process died."""
+    a worker process died, or the sweep could not record its own work (a full disk, a denied
+    write, a study storage that refuses writes); the message names the file or storage."""
 
 
 class _ObjectiveFailed(Exception):
     """A trial's objective raised or returned no usable number (the reason is recorded)."""
 
 
+class _ObjectiveRaised(_ObjectiveFailed):
+    """The objective raised (its exception is the ``__cause__``)."""
+
+
 class _OverBudget(Exception):
     """A trial started after the budget was spent by other workers."""
+
+
+# ---- faults of the sweep's own bookkeeping ---------------------------------------------------
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _storage_failure(exc: BaseException) -> str | None:
+    """Why the study storage failed, when that is what ``exc`` comes from (Optuna wraps the
+    database's errors in ``StorageInternalError``; mlinfra, MLflow and the registry wrap theirs
+    in their own errors); else ``None``."""
+    exceptions = require("optuna.exceptions", feature="HPO sweeps")
+    sa_exc = require("sqlalchemy.exc")
+    chain = list(_chain(exc))
+    if not (
+        isinstance(exc, sa_exc.SQLAlchemyError)
+        or any(isinstance(e, exceptions.StorageInternalError) for e in chain)
+    ):
+        return None
+    for e in chain:
+        orig = getattr(e, "orig", None) if isinstance(e, sa_exc.DBAPIError) else None
+        if orig is not None:
+            return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return str(exc).strip() or type(exc).__name__
+
+
+def _fault_text(exc: BaseException, storage_url: str | None) -> str:
+    """``exc`` in one line naming what failed: the file, or the study storage."""
+    if isinstance(exc, MlinfraError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        path = exc.filename2 if exc.filename2 is not None else exc.filename
+        reason = exc.strerror or str(exc)
+        return f"{path}: {reason}" if path is not None else reason
+    failure = _storage_failure(exc)
+    if failure is not None:
+        where = hide_password(storage_url) if storage_url else "the study storage"
+        return f"the study storage {where} failed: {failure}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_fault(exc: BaseException) -> bool:
+    """A fault of the disk or of the study storage (not a bug, not the objective)."""
+    return isinstance(exc, OSError) or _storage_failure(exc) is not None
+
+
+class _NoTracebackForStops(logging.Filter):
+    """Optuna logs a trial that raised with its traceback; a sweep stopped by a fault of its own
+    bookkeeping is one clear error (:class:`SweepError`), so its traceback is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], SweepError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _retry_later(study: Any, trial: Any) -> str | None:
+    """Queue a copy of ``trial`` with its params (as for a trial whose worker died), so the next
+    run retries it and finds its MLflow run again; returns why that failed, if it did."""
+    storages = require("optuna.storages", feature="HPO sweeps")
+    try:
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+        with quiet_experimental():
+            retry = storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+        retry(study, frozen)
+    except Exception as exc:
+        return f"trial {trial.number} was not queued again: {type(exc).__name__}: {exc}"
+    return None
 
 
 # ---- resolving everything once ---------------------------------------------------------------
@@ -285,7 +371,54 @@ def _call(sweep: _Sweep, ctx: TrialContext) -> Any:
     return sweep.objective(ctx)
 
 
+def _objective(sweep: _Sweep, ctx: TrialContext) -> Any:
+    """Call the objective for a trial or a fold: what it raises (but pruning) is its failure."""
+    optuna = require("optuna", feature="HPO sweeps")
+    try:
+        return _call(sweep, ctx)
+    except optuna.TrialPruned:
+        raise
+    except Exception as exc:
+        raise _ObjectiveRaised(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    if hasattr(exc, "add_note"):  # Python 3.11+
+        exc.add_note(note)
+
+
 def _run_trial(
+    sweep: _Sweep, study: Any, trial: Any, parent_run_id: str, bound: Callable[[int], int]
+) -> float:
+    """One trial. A failure of the objective fails the trial (counted toward the budget); a
+    fault of the sweep's own bookkeeping (tracking, metadata, the study storage: a full disk, a
+    denied write) is not the objective's: it stops the sweep with a :class:`SweepError` naming
+    what failed, the trial is not counted, and it is queued again with its params."""
+    optuna = require("optuna", feature="HPO sweeps")
+    try:
+        return _trial(sweep, study, trial, parent_run_id, bound)
+    except (optuna.TrialPruned, _OverBudget):
+        raise
+    except _ObjectiveFailed as exc:  # raised, or a result that is not a finite number
+        reason = str(exc)
+        trial.set_user_attr(FAILURE_ATTR, reason)
+        cause = exc.__cause__ if isinstance(exc, _ObjectiveRaised) else None
+        shown = ""
+        if cause is not None:
+            shown = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+        sys.stderr.write(f"trial {trial.number} failed: {reason}\n{shown}")
+        raise
+    except Exception as exc:
+        # the study storage itself failing cannot take the retry either
+        note = None if _storage_failure(exc) is not None else _retry_later(study, trial)
+        text = _fault_text(exc, sweep.where.storage_url)
+        error = SweepError(f"the sweep stopped: trial {trial.number}: {text}")
+        if note is not None:
+            _add_note(error, note)
+        raise error from exc
+
+
+def _trial(
     sweep: _Sweep, study: Any, trial: Any, parent_run_id: str, bound: Callable[[int], int]
 ) -> float:
     optuna = require("optuna", feature="HPO sweeps")
@@ -311,62 +444,46 @@ def _run_trial(
     config = sweep.where.resolved.to_dict()
     metric = hpo.objective.metric
     pruned: BaseException | None = None
-    try:
-        with track_hpo_trial(
-            sweep.target,
-            trial_ctx,
-            parent_run_id=parent_run_id,
-            trial=trial,
-            params=params,
-            fingerprints=sweep.where.fingerprints,
-            fingerprint_artifact=False,  # the sweep's run holds the record
+    with track_hpo_trial(
+        sweep.target,
+        trial_ctx,
+        parent_run_id=parent_run_id,
+        trial=trial,
+        params=params,
+        fingerprints=sweep.where.fingerprints,
+        fingerprint_artifact=False,  # the sweep's run holds the record
+        output_dir=trial_dir,
+        on_change="log_delta",
+    ) as run:
+        base = TrialContext(
+            params=dict(params),
+            config=config,
             output_dir=trial_dir,
-            on_change="log_delta",
-        ) as run:
-            base = TrialContext(
-                params=dict(params),
-                config=config,
-                output_dir=trial_dir,
-                project_root=sweep.project.root,
-                config_dir=sweep.project.config_dir,
-                trial_number=trial.number,
-                run_id=run.run_id,
-                seed=_seed(hpo, trial.number),
-                _log_metrics=run.log_metrics,
-            )
-            try:
-                if hpo.k_fold.enabled:
-                    value = _cross_validate(sweep, trial, trial_ctx, base, run.run_id)
-                else:
-
-                    def report(step: int, value: float) -> None:
-                        run.log_metric("intermediate", value, step)
-                        trial.report(value, step)
-                        if trial.should_prune():
-                            raise optuna.TrialPruned(f"pruned at step {step} ({value:g})")
-
-                    value = _number(_call(sweep, replace(base, _report=report)), metric)
-            except optuna.TrialPruned as exc:
-                run.set_tags({"mlinfra.trial_state": "PRUNED"}, defer=True)
-                pruned = exc
-            else:
-                run.log_metrics({metric: value})
-                run.set_tags({"mlinfra.trial_state": "COMPLETE"}, defer=True)
-    except (optuna.TrialPruned, _OverBudget):
-        raise
-    except _ObjectiveFailed as exc:  # a result that is not a finite number
-        reason = str(exc)
-        trial.set_user_attr(FAILURE_ATTR, reason)
-        sys.stderr.write(f"trial {trial.number} failed: {reason}\n")
-        raise
-    except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        trial.set_user_attr(FAILURE_ATTR, reason)
-        sys.stderr.write(
-            f"trial {trial.number} failed: {reason}\n"
-            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            project_root=sweep.project.root,
+            config_dir=sweep.project.config_dir,
+            trial_number=trial.number,
+            run_id=run.run_id,
+            seed=_seed(hpo, trial.number),
+            _log_metrics=run.log_metrics,
         )
-        raise _ObjectiveFailed(reason) from exc
+        try:
+            if hpo.k_fold.enabled:
+                value = _cross_validate(sweep, trial, trial_ctx, base, run.run_id)
+            else:
+
+                def report(step: int, value: float) -> None:
+                    run.log_metric("intermediate", value, step)
+                    trial.report(value, step)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at step {step} ({value:g})")
+
+                value = _number(_objective(sweep, replace(base, _report=report)), metric)
+        except optuna.TrialPruned as exc:
+            run.set_tags({"mlinfra.trial_state": "PRUNED"}, defer=True)
+            pruned = exc
+        else:
+            run.log_metrics({metric: value})
+            run.set_tags({"mlinfra.trial_state": "COMPLETE"}, defer=True)
     if pruned is not None:
         raise pruned
     return value
@@ -404,7 +521,7 @@ def _cross_validate(
                 _report=report,
                 _log_metrics=fold_run.log_metrics,
             )
-            value = _number(_call(sweep, ctx), f"{metric} of fold {index}")
+            value = _number(_objective(sweep, ctx), f"{metric} of fold {index}")
             fold_run.log_metrics({metric: value})
         values.append(value)
         mean = sum(values) / len(values)
@@ -532,6 +649,10 @@ def _worker_process(args: dict[str, Any]) -> None:
 def _quiet_optuna() -> None:
     optuna = require("optuna", feature="HPO sweeps")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # the logger that reports failed trials (a filter acts where the record is made)
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _NoTracebackForStops) for f in logger.filters):
+        logger.addFilter(_NoTracebackForStops())
 
 
 def _backup_callbacks(sweep: _Sweep) -> list[Any]:
@@ -723,19 +844,54 @@ def run_sweep(
 
     Raises:
         ConfigError: the configuration is invalid, or names no importable objective.
-        SweepError: the sweep stopped on failed trials, or a worker process died.
+        SweepError: the sweep stopped on failed trials, or a worker process died, or a write of
+            its own failed (a full disk, a denied write, a study storage refusing writes: the
+            message names the file or the storage).
         TrackingError: MLflow or the registry refused.
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}", key="workers")
+    storage: list[str] = []  # the study storage, once known: named by its faults
+    try:
+        return _run_sweep(
+            project,
+            experiment,
+            stage=stage,
+            overrides=overrides,
+            workers=workers,
+            platform=platform,
+            on_progress=on_progress,
+            storage=storage,
+        )
+    except MlinfraError:
+        raise
+    except Exception as exc:
+        if not _is_fault(exc):
+            raise
+        text = _fault_text(exc, storage[0] if storage else None)
+        raise SweepError(f"the sweep stopped: {text}") from exc
+
+
+def _run_sweep(
+    project: Project,
+    experiment: str,
+    *,
+    stage: str | None,
+    overrides: Sequence[str],
+    workers: int,
+    platform: str | None,
+    on_progress: Callable[[Budget, Any], None] | None,
+    storage: list[str],
+) -> SweepResult:
     from mlinfra.core.platforms import detect_platform
     from mlinfra.registry import open_registry
     from mlinfra.tracking import track_hpo_sweep
 
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}", key="workers")
     _quiet_optuna()
     where = platform or detect_platform(project.environ)
     with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
         sweep = _resolve(project, experiment, stage, overrides, platform=where, registry=registry)
+        storage.append(sweep.where.storage_url)
         hpo = sweep.where.hpo
         callbacks = _backup_callbacks(sweep)  # a bad backup setup fails before anything starts
         sweep_params = {

@@ -25,6 +25,7 @@ from mlinfra.errors import ConfigError
 __all__ = [
     "BUDGET_ATTR",
     "FAILURE_ATTR",
+    "MAX_RETRIES",
     "Budget",
     "budget",
     "fail_stale_trials",
@@ -41,6 +42,9 @@ __all__ = [
 FAILURE_ATTR = "mlinfra_failure"
 #: User attribute of a trial that started after the budget was spent (never counted).
 BUDGET_ATTR = "mlinfra_over_budget"
+#: How many times a trial that did not finish (its worker died, or the sweep stopped on a fault
+#: of its own bookkeeping) is queued again with its parameters.
+MAX_RETRIES = 3
 
 
 def suggest_params(trial: Any, space: Mapping[str, ParamSpec]) -> dict[str, Any]:
@@ -167,7 +171,9 @@ def open_study(url: str, name: str, hpo: HpoSpec, *, worker: int = 0) -> Any:
             engine_kwargs=engine,
             heartbeat_interval=max(1, math.ceil(heartbeat)),
             grace_period=max(1, math.ceil(grace)),
-            heartbeat_stale_trial_callback=storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+            heartbeat_stale_trial_callback=storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRIES
+            ),
         )
     study = optuna.create_study(
         storage=storage,

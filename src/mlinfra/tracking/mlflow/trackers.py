@@ -367,11 +367,12 @@ def track_run(
         if extra:
             RunTracker(handle, client).set_tags(extra)
     tracker = RunTracker(handle, client)
-    if fingerprints is not None and fingerprint_artifact:
-        _record_fingerprints(tracker, fingerprints)
-    if folder is not None:
-        _start_metadata(target, context, handle, folder, fingerprints)
     try:
+        # a failure here (a full disk, say) ends the run FAILED too, never leaves it RUNNING
+        if fingerprints is not None and fingerprint_artifact:
+            _record_fingerprints(tracker, fingerprints)
+        if folder is not None:
+            _start_metadata(target, context, handle, folder, fingerprints)
         yield tracker
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
