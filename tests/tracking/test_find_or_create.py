@@ -128,3 +128,48 @@ def test_a_failed_creation_releases_its_version(env: Env, monkeypatch: pytest.Mo
         find_or_create_run(_sweep(), **env.kwargs)
     statuses = [a.status for a in env.registry.allocations()]
     assert statuses == ["released"]
+
+
+def test_a_new_run_costs_one_search_and_a_run_won_by_another_process_is_found(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlinfra.tracking.mlflow import runs
+
+    searches: list[object] = []
+    search = mlflow.MlflowClient.search_runs
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        searches.append(args)
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "search_runs", counting)
+    created = find_or_create_run(_sweep(), **env.kwargs)
+    assert created.how == "created" and len(searches) == 1
+
+    # another process creates the same run while this one waits for the creation lock
+    lock = runs._creation_lock
+    other: list[Any] = []
+
+    def losing(registry: Any, run_key_hash: str) -> Any:
+        if not other:  # the other process, which takes the lock first (the real one)
+            monkeypatch.setattr(runs, "_creation_lock", lock)
+            other.append(find_or_create_run(_trial(), **env.kwargs))
+        return lock(registry, run_key_hash)
+
+    monkeypatch.setattr(runs, "_creation_lock", losing)
+    searches.clear()
+    found = find_or_create_run(_trial(), **env.kwargs)
+    assert other and (found.how, found.run_id) == ("registry", other[0].run_id)
+    client = mlflow.MlflowClient(tracking_uri=env.uri)
+    assert len(client.search_runs([env.experiment_id])) == 2  # the sweep's and the trial's
+
+
+def _trial() -> Any:
+    return create_naming_context(
+        process_type="hpo",
+        model="distilbert",
+        environment="local",
+        study_key_hash=STUDY,
+        trial_key_hash="747428f2" * 8,
+        trial_number=0,
+    )

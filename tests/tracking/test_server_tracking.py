@@ -300,3 +300,35 @@ def test_an_unreachable_server_does_not_drop_the_registry_entry(
         assert entry is not None and entry.run_id == "a" * 32
     finally:
         registry.close()
+
+
+@pytest.mark.parametrize("preset", [None, "false"])
+def test_runs_ending_on_the_server_print_no_links_unless_asked(
+    mlflow_server: Server,
+    example_project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    preset: str | None,
+) -> None:
+    from mlinfra.config import Project
+    from mlinfra.tracking.mlflow.trackers import SUPPRESS_URL_PRINTING, project_target, track_run
+
+    if preset is None:
+        monkeypatch.delenv(SUPPRESS_URL_PRINTING, raising=False)
+    else:
+        monkeypatch.setenv(SUPPRESS_URL_PRINTING, preset)
+    environ = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    project = Project.discover(project=example_project, environ=environ)
+    registry = SqlRegistry(f"sqlite:///{example_project / 'registry.db'}")
+    try:
+        target = project_target(
+            project, f"links-{uuid.uuid4().hex[:8]}", platform="local", registry=registry
+        )
+        capfd.readouterr()
+        with track_run(target, _sweep()):
+            pass
+    finally:
+        registry.close()
+    printed = capfd.readouterr().out
+    assert os.environ[SUPPRESS_URL_PRINTING] == (preset or "true")
+    assert ("View run" in printed) == (preset == "false"), printed

@@ -10,11 +10,13 @@ Given a naming context, :func:`find_or_create_run`
 4. otherwise creates the run: its name comes from the naming policy with a version reserved in
    the registry, committed once MLflow has the run (released if creating it fails).
 
-Steps 2-4 are repeated under a lock on the run key before creating, so processes that start at
+Step 2 is repeated under a lock on the run key before creating, so processes that start at
 once (``mlinfra hpo`` on several machines against an empty study) create one run, not one each:
 a PostgreSQL advisory lock in the registry's database (released with the connection if the
 process dies), or a lock file beside a SQLite registry (one machine). Other registry backends
-get no lock.
+get no lock. A process that holds the lock indexes the run it creates before releasing it, so
+under the lock the registry alone tells whether another process won the race: a new run costs
+one MLflow search, not two.
 
 A run found again whose params differ from the ones given is not silently reused: ``on_change``
 says what happens (``"error"``: raise :class:`ParamsChangedError` listing the differences;
@@ -129,12 +131,9 @@ def find_mlflow_run(
     client = _client(tracking_uri)
     run_key_hash = build_mlflow_run_key_hash(context)
     tag = tags.key("grouping", "run_key_hash")
-    entry = registry.find_run(run_key_hash, tracking_uri)
-    if entry is not None:
-        run = _live_run(client, entry.run_id, run_key_hash, tag)
-        if run is not None:
-            return run, "registry"
-        registry.remove_run(run_key_hash, tracking_uri)  # the run was deleted or replaced
+    indexed = _indexed_run(client, registry, run_key_hash, tracking_uri, tag)
+    if indexed is not None:
+        return indexed, "registry"
     mlflow_exceptions = require("mlflow.exceptions")
     try:
         found = client.search_runs(
@@ -159,6 +158,19 @@ def find_mlflow_run(
         )
     )
     return run, "tag_search"
+
+
+def _indexed_run(
+    client: Any, registry: RunRegistry, run_key_hash: str, tracking_uri: str, tag: str
+) -> Any | None:
+    """The live run the registry indexes for ``run_key_hash``; a stale entry is dropped."""
+    entry = registry.find_run(run_key_hash, tracking_uri)
+    if entry is None:
+        return None
+    run = _live_run(client, entry.run_id, run_key_hash, tag)
+    if run is None:
+        registry.remove_run(run_key_hash, tracking_uri)  # the run was deleted or replaced
+    return run
 
 
 @contextmanager
@@ -271,8 +283,12 @@ def find_or_create_run(
     if found is not None:  # the common case of a rerun: no lock needed
         return finish(found)
     with _creation_lock(registry, run_key_hash):
-        # another process may have created it while this one waited for the lock
-        return finish(lookup())
+        # another process may have created it while this one waited for the lock; it indexed
+        # the run before releasing the lock, so the registry alone says so
+        client = _client(tracking_uri)
+        tag = tags.key("grouping", "run_key_hash")
+        won = _indexed_run(client, registry, run_key_hash, tracking_uri, tag)
+        return finish((won, "registry") if won is not None else None)
 
 
 def _find_or_create(

@@ -15,6 +15,7 @@ tags of their stage.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -53,6 +54,8 @@ __all__ = [
 FINGERPRINTS_ARTIFACT = "mlinfra/fingerprints.json"
 
 _MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+#: MLflow's switch for the run and experiment links it prints when a run ends on a server.
+SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 class _TrialLike(Protocol):
@@ -104,6 +107,10 @@ def project_target(
     from mlinfra.naming.tags import load_tags_registry
     from mlinfra.tracking.mlflow.setup import setup_mlflow
 
+    # MLflow prints two "View run/experiment" lines, after one more request, each time a run
+    # ends on a tracking server: a sweep's trials would flood the terminal. Set the variable to
+    # false to have them back.
+    os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
     setup = setup_mlflow(
         experiment_name=experiment_name,
         root_dir=project.root,
