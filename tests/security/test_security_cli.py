@@ -228,3 +228,22 @@ def test_experiment_name_with_control_character_is_refused(
     out = result.output  # type: ignore[attr-defined]
     assert result.exit_code == 1 and "invalid experiment name" in out, out
     assert "\x00" not in out and "\x1b" not in out, repr(out)
+
+
+SECRET_OVERRIDES = ["+data.db_password=hunter2", "+data.dsn=postgresql://u:hunter2@h/db"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "view", [[], ["--format", "json"], ["--explain"], ["--explain", "--format", "json"]]
+)
+def test_config_show_prints_credentials_redacted_unless_asked(
+    example_project: Path, view: list[str]
+) -> None:
+    args = ["config", "show", *EXP, *view, *SECRET_OVERRIDES]
+    hidden = _invoke(args, example_project)
+    out = hidden.output  # type: ignore[attr-defined]
+    assert hidden.exit_code == 0, out  # type: ignore[attr-defined]
+    assert "hunter2" not in out and "***" in out and "postgresql://u:***@h/db" in out, out
+    shown = _invoke([*args, "--show-secrets"], example_project)
+    assert shown.output.count("hunter2") >= 2, shown.output  # type: ignore[attr-defined]

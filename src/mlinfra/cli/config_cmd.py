@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,12 +18,24 @@ from mlinfra.config import (
     validate_config_dir,
 )
 from mlinfra.config.tree import thaw
+from mlinfra.core.redact import redact, redact_mapping
 
 __all__ = ["config"]
 
 
 def _source_text(src: Source | None) -> str:
     return str(src) if src is not None else "<unknown>"
+
+
+def _shown(key: str, value: Any, source: str, show_secrets: bool) -> tuple[Any, str]:
+    """The value and source to print: a credential redacted in both (an override's source
+    quotes the value as given)."""
+    if show_secrets:
+        return value, source
+    hidden = redact(key, value)
+    if hidden != value and isinstance(value, str) and value:
+        source = source.replace(value, str(hidden))
+    return hidden, source
 
 
 @click.group()
@@ -44,6 +57,12 @@ def config() -> None:
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--show-secrets",
+    is_flag=True,
+    help="Print credentials as written (by default values of keys such as password, token or "
+    "secret print as ***, and URL passwords are hidden).",
+)
 @click.argument("overrides", nargs=-1)
 @project_options
 @handle_errors
@@ -52,11 +71,12 @@ def show(
     stage: str | None,
     explain: bool,
     fmt: str,
+    show_secrets: bool,
     overrides: tuple[str, ...],
     project: Path | None,
     config_dir: Path | None,
 ) -> None:
-    """Print the composed configuration of an experiment.
+    """Print the composed configuration of an experiment (credentials as ***).
 
     OVERRIDES are KEY=VALUE (change a key), +KEY=VALUE (add one), ~KEY (delete one) or
     DOMAIN=NAME (use another file, for example model=deberta).
@@ -67,7 +87,7 @@ def show(
         proj.config_dir, name, stage=stage, overrides=overrides, environ=proj.environ
     )
     if explain:
-        rows = [(k, v, _source_text(s)) for k, v, s in resolved.explain()]
+        rows = [(k, *_shown(k, v, _source_text(s), show_secrets)) for k, v, s in resolved.explain()]
         if fmt == "json":
             click.echo(
                 json.dumps(
@@ -83,6 +103,8 @@ def show(
             click.echo(f"{key.ljust(width)} = {shown}  # {source}")
         return
     data = resolved.to_dict()
+    if not show_secrets:
+        data = redact_mapping(data)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
