@@ -27,44 +27,44 @@ every ``metadata.json`` parses and no temporary file is left.
 
 from __future__ import annotations
 
-import collections
-import io
 import json
-import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 import pytest
-from fault_helpers import FAULTS, Clock, all_json_parses, integrity, os_error
-
-from mlinfra.config import Project
-from mlinfra.hpo.runner import (
-    StudyLocation,
-    SweepResult,
-    locate_study,
-    run_sweep,
-    trial_output_dir,
+from fault_helpers import (
+    FAULTS,
+    HEARTBEAT,
+    TRACKING_ENV,
+    Clock,
+    Fault,
+    FsyncFault,
+    OpenFault,
+    ReplaceFault,
+    SqliteFault,
+    Sweeps,
+    all_json_parses,
+    check_sweep,
+    copy_example,
+    integrity,
+    sweep_metadata,
+    trial_metadata,
 )
-from mlinfra.hpo.study import FAILURE_ATTR, budget
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "resume_ner"
-EXPERIMENT, STAGE = "resume_ner_baseline", "smoke"
+from mlinfra.hpo.runner import StudyLocation, trial_output_dir
+from mlinfra.hpo.study import FAILURE_ATTR
+
 MAX_TRIALS = 4
 MODULE = "fault_sweep_objectives"
-#: Heartbeats fast enough for a rerun to fail a trial a killed process left RUNNING.
-HEARTBEAT = ("+hpo.storage.heartbeat_seconds=1", "+hpo.storage.grace_seconds=2")
 State = optuna.trial.TrialState
 
 OBJECTIVES = '''\
@@ -161,8 +161,6 @@ from mlinfra.cli.main import main
 main(["hpo", "--no-progress", "--project", root, *args])
 """
 
-_ENV_PREFIXES = ("MLFLOW_", "MLINFRA_")
-
 # Children are forked from a fork server that has imported MLflow, Optuna and mlinfra once:
 # each is a new process (SIGKILLed for real) that starts with those modules imported and nothing
 # run. Their output goes to a log file; the environment loses MLFLOW_*/MLINFRA_*.
@@ -242,81 +240,24 @@ class Child:
         self.proc.join(30)
 
 
-def _environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIXES)}
-
-
 @pytest.fixture(autouse=True)
 def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith((*_ENV_PREFIXES, "FAULT_SWEEP_")):
+        if name.startswith((*TRACKING_ENV, "FAULT_SWEEP_")):
             monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="module")
-def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite database with MLflow's tables (created once: about 2 s)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @dataclass
-class SweepProject:
-    """A copy of the example project with the objective above; helpers to sweep and check it."""
+class SweepProject(Sweeps):
+    """A copy of the example project with the objective above; helpers to sweep it, to run it
+    in a child process stopped at a point, and to check it."""
 
-    root: Path
+    module: ClassVar[str] = MODULE
+    max_trials: ClassVar[int] = MAX_TRIALS
     markers: Path
     drive: Path
     launcher: Any
     started: list[Child] = field(default_factory=list)
-
-    def overrides(self, *extra: str, max_trials: int = MAX_TRIALS) -> list[str]:
-        return [
-            f"++hpo.objective.entrypoint={MODULE}:fast",
-            f"hpo.sampling.max_trials={max_trials}",
-            *extra,
-        ]
-
-    def args(self, *extra: str, max_trials: int = MAX_TRIALS) -> list[str]:
-        return ["-e", EXPERIMENT, "-s", STAGE, *self.overrides(*extra, max_trials=max_trials)]
-
-    def project(self) -> Project:
-        return Project.discover(project=self.root, environ=_environ())
-
-    def sweep(self, *extra: str, max_trials: int = MAX_TRIALS, **kwargs: Any) -> SweepResult:
-        """``run_sweep`` in this process."""
-        return run_sweep(
-            self.project(),
-            EXPERIMENT,
-            stage=STAGE,
-            overrides=self.overrides(*extra, max_trials=max_trials),
-            platform="local",
-            **kwargs,
-        )
-
-    def cli(self, *extra: str, capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
-        """``mlinfra hpo`` in this process: its exit status and standard error, with what
-        Optuna logged (its handler holds the ``sys.stderr`` of its first import, which ``capfd``
-        does not see)."""
-        from mlinfra.cli.main import main
-
-        logged = io.StringIO()
-        handler = logging.StreamHandler(logged)
-        optuna_logger = logging.getLogger("optuna")
-        optuna_logger.addHandler(handler)
-        capfd.readouterr()
-        try:
-            main(["hpo", "--no-progress", "--project", str(self.root), *self.args(*extra)])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
-        finally:
-            optuna_logger.removeHandler(handler)
-        return code, capfd.readouterr().err + logged.getvalue()
 
     def child(self, point: str, *extra: str) -> Child:
         """``mlinfra hpo`` in a new process, stopped at ``point`` (``none``: run through)."""
@@ -325,36 +266,13 @@ class SweepProject:
         self.started.append(child)
         return child
 
-    def locate(self, *extra: str) -> StudyLocation:
-        return locate_study(
-            self.project(), EXPERIMENT, stage=STAGE, overrides=self.overrides(*extra)
-        )
-
-    def study(self, where: StudyLocation) -> Any:
-        return optuna.load_study(study_name=where.study_name, storage=where.storage_url)
-
-    def runs(self) -> list[Any]:
-        """Every MLflow run of the project's tracking store."""
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=f"sqlite:///{self.root / 'mlruns' / 'mlflow.db'}")
-        ids = [e.experiment_id for e in client.search_experiments()]
-        return list(client.search_runs(ids, max_results=1000)) if ids else []
-
 
 @pytest.fixture
 def project(
     tmp_path: Path, mlflow_template: Path, launcher: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SweepProject]:
     root = tmp_path / "proj"
-    shutil.copytree(
-        EXAMPLE,
-        root,
-        ignore=shutil.ignore_patterns("outputs", "mlruns", "__pycache__", ".mypy_cache", "dataset"),
-    )
-    (root / f"{MODULE}.py").write_text(OBJECTIVES, encoding="utf-8")
-    (root / "mlruns").mkdir()
-    shutil.copyfile(mlflow_template, root / "mlruns" / "mlflow.db")
+    copy_example(root, MODULE, OBJECTIVES, mlflow_template)
     markers = tmp_path / "markers"
     markers.mkdir()
     monkeypatch.chdir(root)
@@ -365,56 +283,6 @@ def project(
     sys.modules.pop(MODULE, None)  # each project has its own copy
     if str(root) in sys.path:
         sys.path.remove(str(root))
-
-
-# ---- invariants -------------------------------------------------------------------------------
-
-
-def check_sweep(project: SweepProject, *extra: str) -> dict[str, Any]:
-    """The invariants of a sweep whose budget should be spent; returns what was checked."""
-    where = project.locate(*extra)
-    assert integrity(where.study_dir / "study.db") == ["ok"]
-    study = project.study(where)
-    trials = study.get_trials()
-    left = budget(study, MAX_TRIALS)
-    assert (left.finished, left.running) == (MAX_TRIALS, 0), [t.state for t in trials]
-    assert not [t.number for t in trials if t.state in (State.RUNNING, State.WAITING)]
-    complete = [t for t in trials if t.state == State.COMPLETE]
-    assert len(complete) == MAX_TRIALS  # the objective never fails here
-
-    runs = project.runs()
-    by_id = {r.info.run_id: r for r in runs}
-    parent_id = study.user_attrs["mlflow_parent_run_id"]
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert [r.info.run_id for r in parents] == [parent_id]
-    # one run per identity, unique names, nothing left running
-    keys = collections.Counter(r.data.tags["code.run_key_hash"] for r in runs)
-    assert [k for k, n in keys.items() if n > 1] == []
-    assert len({r.info.run_name for r in runs}) == len(runs)
-    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
-    # each finished trial has its own run, finished, a child of the parent
-    trial_runs = [by_id[t.user_attrs["mlflow_run_id"]] for t in complete]
-    assert len({r.info.run_id for r in trial_runs}) == MAX_TRIALS
-    assert all(r.info.status == "FINISHED" for r in trial_runs)
-    assert all(r.data.tags["mlflow.parentRunId"] == parent_id for r in trial_runs)
-    # a trial run of no finished trial is one the sweep stopped, marked FAILED
-    finished_ids = {r.info.run_id for r in trial_runs}
-    others = [
-        r
-        for r in runs
-        if r.data.tags.get("code.run_type") == "trial" and r.info.run_id not in finished_ids
-    ]
-    assert all(r.info.status == "FAILED" for r in others), [r.info.status for r in others]
-
-    outputs = project.root / "outputs"
-    all_json_parses(outputs)
-    assert sorted(p.name for p in outputs.rglob("*.tmp")) == []
-    metadata = list(outputs.rglob("metadata.json"))
-    assert len(metadata) >= MAX_TRIALS + 1  # the sweep's folder and each trial's
-    for path in metadata:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        assert meta["created_at"] <= meta["last_updated"]
-    return {"where": where, "study": study, "trials": trials, "runs": runs, "parent": parent_id}
 
 
 # ---- SIGKILL ----------------------------------------------------------------------------------
@@ -515,127 +383,6 @@ def test_sigkill_at_a_sweep_point_then_a_rerun_keeps_the_budget_exact(
 # ---- disk full and permission denied ------------------------------------------------------------
 
 
-def _fd_path(fd: int) -> str:
-    try:
-        return str(Path(f"/proc/self/fd/{fd}").readlink())
-    except OSError:
-        import fcntl
-
-        get_path = getattr(fcntl, "F_GETPATH", None)
-        if get_path is None:
-            return ""
-        return os.fsdecode(fcntl.fcntl(fd, get_path, bytes(1024)).rstrip(b"\0"))
-
-
-class Fault:
-    """Wraps an OS function: from the ``start``-th call for which ``when(path)`` holds, every
-    such call raises ``code`` (a full disk stays full) until the test clears the fault."""
-
-    def __init__(
-        self, real: Callable[..., Any], code: int, start: int, when: Callable[[str], bool]
-    ) -> None:
-        self.real, self.code, self.start, self.when = real, code, start, when
-        self.calls = 0
-        self.paths: list[str] = []
-
-    def path_of(self, *args: Any) -> str:
-        raise NotImplementedError
-
-    def error(self, *args: Any) -> OSError:
-        raise NotImplementedError
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        path = self.path_of(*args)
-        if self.when(path):
-            self.calls += 1
-            if self.calls >= self.start:
-                self.paths.append(path)
-                raise self.error(*args)
-        return self.real(*args, **kwargs)
-
-
-class OpenFault(Fault):
-    def path_of(self, *args: Any) -> str:
-        return os.fsdecode(args[0])
-
-    def error(self, *args: Any) -> OSError:
-        return os_error(self.code, os.fsdecode(args[0]))
-
-
-class FsyncFault(Fault):
-    def path_of(self, *args: Any) -> str:
-        return _fd_path(args[0])
-
-    def error(self, *args: Any) -> OSError:
-        return os_error(self.code)  # the kernel's error names no file
-
-
-class ReplaceFault(Fault):
-    def path_of(self, *args: Any) -> str:
-        return os.fsdecode(args[1])
-
-    def error(self, *args: Any) -> OSError:
-        return os_error(self.code, os.fsdecode(args[0]), os.fsdecode(args[1]))
-
-
-def _trial_metadata(path: str) -> bool:
-    return "/trial-" in path and Path(path).name.startswith((".metadata.json.", "metadata.json"))
-
-
-def _sweep_metadata(path: str) -> bool:
-    return "/study-" in path and "/trial-" not in path and ".metadata.json." in path
-
-
-class StudyDbFault:
-    """SQLite faults on the study database, from SQLite itself: on every connection the sweep's
-    thread checks out, ``PRAGMA max_page_count`` (no page more: SQLITE_FULL) or
-    ``PRAGMA query_only`` (SQLITE_READONLY) while active. New study databases get 512-byte
-    pages, so every trial soon needs a new one."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.active = False
-        self.thread = threading.main_thread()
-
-    def on_connect(self, dbapi: Any, _record: Any) -> None:
-        if self._is_study(dbapi):
-            dbapi.execute("PRAGMA page_size = 512")  # a no-op once the file has tables
-
-    def on_checkout(self, dbapi: Any, _record: Any, _proxy: Any) -> None:
-        if not self._is_study(dbapi):
-            return
-        limited = self.active and threading.current_thread() is self.thread
-        if self.kind == "disk-full":
-            dbapi.execute(f"PRAGMA max_page_count = {1 if limited else 2**30}")
-        else:
-            dbapi.execute(f"PRAGMA query_only = {int(limited)}")
-
-    @staticmethod
-    def _is_study(dbapi: Any) -> bool:
-        rows = dbapi.execute("PRAGMA database_list").fetchall()
-        return any(str(row[2]).endswith("study.db") for row in rows)
-
-
-@pytest.fixture
-def study_db_fault() -> Iterator[Callable[[str], StudyDbFault]]:
-    from sqlalchemy import event
-    from sqlalchemy.pool import Pool
-
-    made: list[StudyDbFault] = []
-
-    def make(kind: str) -> StudyDbFault:
-        fault = StudyDbFault(kind)
-        event.listen(Pool, "connect", fault.on_connect)
-        event.listen(Pool, "checkout", fault.on_checkout)
-        made.append(fault)
-        return fault
-
-    yield make
-    for fault in made:
-        event.remove(Pool, "connect", fault.on_connect)
-        event.remove(Pool, "checkout", fault.on_checkout)
-
-
 #: Where the fault hits: what is injected, from which call, and the path the error must name.
 SITES = [
     "sweep-metadata-open",  # the sweep folder's first metadata.json, before the study opens
@@ -651,7 +398,7 @@ def _inject(
     code: int,
     project: SweepProject,
     mp: pytest.MonkeyPatch,
-    study_db_fault: Callable[[str], StudyDbFault],
+    study_db_fault: Callable[[str], SqliteFault],
     fault_name: str,
 ) -> tuple[Callable[[], list[str]], Callable[[], None]]:
     """Inject the fault (undone with ``mp``); returns what tells the paths it was raised for,
@@ -674,10 +421,10 @@ def _inject(
         db = study_db_fault(fault_name)
 
         def activate() -> None:
-            db.active = True
+            db.on = True
 
         def clear() -> None:
-            db.active = False
+            db.on = False
 
         if fault_name == "disk-full":  # trial 2 finds no page for its params: it fails
             after_trial_1(activate)
@@ -690,15 +437,15 @@ def _inject(
                 return real_call(sweep, ctx)
 
             mp.setattr(runner, "_call", call)
-        return (lambda: ["study.db"] if db.active else []), clear
+        return (lambda: ["study.db"] if db.on else []), clear
     if site == "sweep-metadata-open":
-        fault: Fault = OpenFault(os.open, code, 1, _sweep_metadata)
+        fault: Fault = OpenFault(os.open, code, 1, sweep_metadata)
         mp.setattr(os, "open", fault)
     elif site == "trial-metadata-replace":
-        fault = ReplaceFault(os.replace, code, 3, _trial_metadata)
+        fault = ReplaceFault(os.replace, code, 3, trial_metadata)
         mp.setattr(os, "replace", fault)
     elif site == "trial-metadata-fsync":
-        fault = FsyncFault(os.fsync, code, 4, _trial_metadata)
+        fault = FsyncFault(os.fsync, code, 4, trial_metadata)
         mp.setattr(os, "fsync", fault)
     else:
         drive = str(project.drive)
@@ -742,7 +489,7 @@ def _site_overrides(site: str, project: SweepProject) -> tuple[str, ...]:
 def test_write_fault_stops_the_sweep_with_a_clear_error_and_a_rerun_finishes(
     project: SweepProject,
     capfd: pytest.CaptureFixture[str],
-    study_db_fault: Callable[[str], StudyDbFault],
+    study_db_fault: Callable[[str], SqliteFault],
     site: str,
     fault: str,
 ) -> None:

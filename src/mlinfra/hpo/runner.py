@@ -10,21 +10,26 @@ One invocation:
    have finished, counted across every invocation, or ``sampling.timeout_minutes`` has passed.
    Each trial gets a child run named by the naming policy, its output folder, its fingerprints
    and params, the objective's metrics; a trial left running by a dead worker is re-queued with
-   its parameters and finds its MLflow run again;
+   its parameters and finds its MLflow run again. A worker that fails (a full disk, a denied
+   write, a store refusing writes) sends its error to this process, which stops the sweep with
+   it (the other workers stop after their trial);
 4. refits the best trial once when ``refit.enabled``, and returns a :class:`SweepResult`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
 import multiprocessing
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +103,17 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _database_reason(chain: Sequence[BaseException]) -> str | None:
+    """The first line of the database's own error (``sqlite3.OperationalError: database or
+    disk is full``) among ``chain``, if one is there."""
+    sa_exc = require("sqlalchemy.exc")
+    for e in chain:
+        orig = getattr(e, "orig", None) if isinstance(e, sa_exc.DBAPIError) else None
+        if orig is not None:
+            return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return None
+
+
 def _storage_failure(exc: BaseException) -> str | None:
     """Why the study storage failed, when that is what ``exc`` comes from (Optuna wraps the
     database's errors in ``StorageInternalError``; mlinfra, MLflow and the registry wrap theirs
@@ -110,15 +126,36 @@ def _storage_failure(exc: BaseException) -> str | None:
         or any(isinstance(e, exceptions.StorageInternalError) for e in chain)
     ):
         return None
-    for e in chain:
-        orig = getattr(e, "orig", None) if isinstance(e, sa_exc.DBAPIError) else None
-        if orig is not None:
-            return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return str(exc).strip() or type(exc).__name__
+    return _database_reason(chain) or str(exc).strip() or type(exc).__name__
 
 
-def _fault_text(exc: BaseException, storage_url: str | None) -> str:
-    """``exc`` in one line naming what failed: the file, or the study storage."""
+def _tracking_failure(exc: BaseException) -> str | None:
+    """Why MLflow's own store failed, when ``exc`` comes from its database (MLflow wraps the
+    database's errors in ``MlflowException``, mlinfra that in ``TrackingError``); else
+    ``None``."""
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
+    if mlflow_exceptions is None:  # MLflow was never used in this process
+        return None
+    chain = list(_chain(exc))
+    if not any(isinstance(e, mlflow_exceptions.MlflowException) for e in chain):
+        return None
+    return _database_reason(chain)
+
+
+@dataclass
+class _Stores:
+    """The stores a sweep's faults are named by, once known."""
+
+    storage_url: str | None = None
+    tracking_uri: str | None = None
+
+
+def _fault_text(exc: BaseException, stores: _Stores) -> str:
+    """``exc`` in one line naming what failed: the file, the study storage or MLflow's store."""
+    tracking = _tracking_failure(exc)
+    if tracking is not None:
+        uri = f" {hide_password(stores.tracking_uri)}" if stores.tracking_uri else ""
+        return f"MLflow's tracking store{uri} failed: {tracking}"
     if isinstance(exc, MlinfraError):
         return str(exc)
     if isinstance(exc, OSError):
@@ -127,14 +164,20 @@ def _fault_text(exc: BaseException, storage_url: str | None) -> str:
         return f"{path}: {reason}" if path is not None else reason
     failure = _storage_failure(exc)
     if failure is not None:
-        where = hide_password(storage_url) if storage_url else "the study storage"
+        url = stores.storage_url
+        where = hide_password(url) if url else "the study storage"
         return f"the study storage {where} failed: {failure}"
     return f"{type(exc).__name__}: {exc}"
 
 
 def _is_fault(exc: BaseException) -> bool:
-    """A fault of the disk or of the study storage (not a bug, not the objective)."""
-    return isinstance(exc, OSError) or _storage_failure(exc) is not None
+    """A fault of the disk, of the study storage or of MLflow's store (not a bug, not the
+    objective)."""
+    return (
+        isinstance(exc, OSError)
+        or _storage_failure(exc) is not None
+        or _tracking_failure(exc) is not None
+    )
 
 
 class _NoTracebackForStops(logging.Filter):
@@ -146,6 +189,16 @@ class _NoTracebackForStops(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+class _NoStoreErrorLog(logging.Filter):
+    """MLflow logs a failure of its database (several lines of SQL and a traceback) and then
+    raises it; the sweep reports that failure as one error line naming MLflow's store
+    (:class:`SweepError`), so the log record is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sa_exc = require("sqlalchemy.exc")
+        return not (record.exc_info and isinstance(record.exc_info[1], sa_exc.DBAPIError))
 
 
 def _retry_later(study: Any, trial: Any) -> str | None:
@@ -411,7 +464,7 @@ def _run_trial(
     except Exception as exc:
         # the study storage itself failing cannot take the retry either
         note = None if _storage_failure(exc) is not None else _retry_later(study, trial)
-        text = _fault_text(exc, sweep.where.storage_url)
+        text = _fault_text(exc, _Stores(sweep.where.storage_url, sweep.target.tracking_uri))
         error = SweepError(f"the sweep stopped: trial {trial.number}: {text}")
         if note is not None:
             _add_note(error, note)
@@ -573,8 +626,10 @@ def _work(
     limits: _Limits,
     on_progress: Callable[[Budget], None] | None = None,
     callbacks: Sequence[Any] = (),
+    interrupt: Callable[[], str | None] = lambda: None,
 ) -> str | None:
-    """Run trials until the budget is spent; returns why it stopped early, if it did."""
+    """Run trials until the budget is spent; returns why it stopped early, if it did
+    (``interrupt`` is asked before each trial: a reason to stop, or ``None``)."""
     max_trials = sweep.where.hpo.sampling.max_trials
 
     state_type = require("optuna.trial", feature="HPO sweeps").TrialState
@@ -596,7 +651,7 @@ def _work(
         waiting = sum(1 for t in trials if t.state == state_type.WAITING)
         if on_progress is not None:
             on_progress(state)
-        stop = _stop_reason(trials, limits)
+        stop = _stop_reason(trials, limits) or interrupt()
         if stop is not None:  # before "done": the trial that filled the budget may have failed
             return stop
         if state.done:
@@ -619,9 +674,30 @@ def _work(
         )
 
 
-def _worker_process(args: dict[str, Any]) -> None:
-    """The entry point of a ``--workers`` process."""
-    _quiet_optuna()
+#: What the main process sends a worker to make it stop before its next trial.
+_STOP = "stop"
+_STOPPED = "the sweep stopped: "
+
+
+def _worker_process(args: dict[str, Any], channel: Connection) -> None:
+    """The entry point of a ``--workers`` process. It runs trials until the budget is spent or
+    the main process sends :data:`_STOP` on ``channel``. An error that ends it is sent on
+    ``channel`` in one line (the main process stops the sweep with it) and the process exits
+    with status 1, with no traceback unless it is a bug (neither mlinfra's error nor a fault of
+    the disk or of a store)."""
+    stores = _Stores()
+    try:
+        _worker_sweep(args, channel, stores)
+    except Exception as exc:
+        with contextlib.suppress(OSError):  # the main process may be gone
+            channel.send(_fault_text(exc, stores).removeprefix(_STOPPED))
+        if not isinstance(exc, MlinfraError) and not _is_fault(exc):
+            traceback.print_exc()
+        raise SystemExit(1) from None
+
+
+def _worker_sweep(args: dict[str, Any], channel: Connection, stores: _Stores) -> None:
+    _quiet_logs()
     project = Project.discover(project=args["root"], config_dir=args["config_dir"])
     from mlinfra.registry import open_registry
 
@@ -634,6 +710,7 @@ def _worker_process(args: dict[str, Any]) -> None:
             platform=args["platform"],
             registry=registry,
         )
+        stores.storage_url, stores.tracking_uri = sweep.where.storage_url, sweep.target.tracking_uri
         study = open_study(
             sweep.where.storage_url,
             sweep.where.study_name,
@@ -643,16 +720,35 @@ def _worker_process(args: dict[str, Any]) -> None:
         limits = _Limits(**args["limits"])
         if "timeout_left" in args:  # monotonic clocks are per process
             limits.deadline = time.monotonic() + float(args["timeout_left"])
-        _work(sweep, study, args["parent_run_id"], limits, callbacks=_backup_callbacks(sweep))
+        callbacks = _backup_callbacks(sweep)
+        _work(sweep, study, args["parent_run_id"], limits, None, callbacks, _told(channel))
 
 
-def _quiet_optuna() -> None:
+def _told(channel: Connection) -> Callable[[], str | None]:
+    """Whether the main process told this worker to stop (a main process that is gone did
+    not: the worker goes on to the end of the budget)."""
+
+    def stop() -> str | None:
+        with contextlib.suppress(EOFError, OSError):
+            if channel.poll() and channel.recv() == _STOP:
+                return "the main process stopped the sweep"
+        return None
+
+    return stop
+
+
+def _quiet_logs() -> None:
     optuna = require("optuna", feature="HPO sweeps")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # the logger that reports failed trials (a filter acts where the record is made)
-    logger = logging.getLogger("optuna.study._optimize")
-    if not any(isinstance(f, _NoTracebackForStops) for f in logger.filters):
-        logger.addFilter(_NoTracebackForStops())
+    # the loggers that report failed trials and MLflow's database errors (a filter acts where
+    # the record is made)
+    for name, kind in (
+        ("optuna.study._optimize", _NoTracebackForStops),
+        ("mlflow.store.db.utils", _NoStoreErrorLog),
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 def _backup_callbacks(sweep: _Sweep) -> list[Any]:
@@ -845,13 +941,14 @@ def run_sweep(
     Raises:
         ConfigError: the configuration is invalid, or names no importable objective.
         SweepError: the sweep stopped on failed trials, or a worker process died, or a write of
-            its own failed (a full disk, a denied write, a study storage refusing writes: the
-            message names the file or the storage).
+            its own failed, in this process or in a worker (a full disk, a denied write, a study
+            storage or an MLflow store refusing writes: the message names the file or the
+            store, and the worker).
         TrackingError: MLflow or the registry refused.
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}", key="workers")
-    storage: list[str] = []  # the study storage, once known: named by its faults
+    stores = _Stores()  # the study storage and MLflow's store, once known: named by faults
     try:
         return _run_sweep(
             project,
@@ -861,15 +958,16 @@ def run_sweep(
             workers=workers,
             platform=platform,
             on_progress=on_progress,
-            storage=storage,
+            stores=stores,
         )
-    except MlinfraError:
-        raise
+    except MlinfraError as exc:
+        if isinstance(exc, SweepError) or _tracking_failure(exc) is None:
+            raise
+        raise SweepError(f"{_STOPPED}{_fault_text(exc, stores)}") from exc
     except Exception as exc:
         if not _is_fault(exc):
             raise
-        text = _fault_text(exc, storage[0] if storage else None)
-        raise SweepError(f"the sweep stopped: {text}") from exc
+        raise SweepError(f"{_STOPPED}{_fault_text(exc, stores)}") from exc
 
 
 def _run_sweep(
@@ -881,17 +979,17 @@ def _run_sweep(
     workers: int,
     platform: str | None,
     on_progress: Callable[[Budget, Any], None] | None,
-    storage: list[str],
+    stores: _Stores,
 ) -> SweepResult:
     from mlinfra.core.platforms import detect_platform
     from mlinfra.registry import open_registry
     from mlinfra.tracking import track_hpo_sweep
 
-    _quiet_optuna()
+    _quiet_logs()
     where = platform or detect_platform(project.environ)
     with open_registry(project.root, project.config_dir, environ=project.environ) as registry:
         sweep = _resolve(project, experiment, stage, overrides, platform=where, registry=registry)
-        storage.append(sweep.where.storage_url)
+        stores.storage_url, stores.tracking_uri = sweep.where.storage_url, sweep.target.tracking_uri
         hpo = sweep.where.hpo
         callbacks = _backup_callbacks(sweep)  # a bad backup setup fails before anything starts
         sweep_params = {
@@ -921,17 +1019,15 @@ def _run_sweep(
                 on_trial_error=hpo.on_trial_error,
                 max_failed=hpo.max_failed_trials,
             )
-            procs = _start_workers(sweep, parent.run_id, limits, workers - 1)
             progress = None
             if on_progress is not None:
 
                 def progress(state: Budget) -> None:
                     on_progress(state, study)
 
-            try:
-                stopped = _work(sweep, study, parent.run_id, limits, progress, callbacks)
-            finally:
-                dead = _join(procs)
+            stopped, dead = _run_trials(
+                sweep, study, parent.run_id, limits, workers - 1, progress, callbacks
+            )
             for callback in callbacks:
                 callback.backup_now()
             refit_name = None
@@ -939,7 +1035,7 @@ def _run_sweep(
                 refit_name = _refit(sweep, study, parent.run_id)
             result = _summarise(sweep, study, before, parent, _experiment_name(sweep))
             result.refit_run_name = refit_name
-            result.stopped = stopped or (dead and f"worker process(es) died: {dead}") or None
+            result.stopped = stopped or "; ".join(dead) or None
             parent.log_metrics(
                 {
                     "finished_trials": result.finished,
@@ -951,8 +1047,37 @@ def _run_sweep(
                 }
             )
     if result.stopped and hpo.on_trial_error == "stop":
-        raise SweepError(f"the sweep stopped: {result.stopped}")
+        raise SweepError(f"{_STOPPED}{result.stopped}")
     return result
+
+
+def _run_trials(
+    sweep: _Sweep,
+    study: Any,
+    parent_run_id: str,
+    limits: _Limits,
+    extra: int,
+    progress: Callable[[Budget], None] | None,
+    callbacks: Sequence[Any],
+) -> tuple[str | None, list[str]]:
+    """Trials in this process and in ``extra`` worker processes until the budget is spent;
+    returns why this process stopped early (if it did) and how each worker that died without a
+    word ended (SIGKILL, say: its trial is retried once its heartbeat is stale).
+
+    Raises:
+        SweepError: a worker sent the error that ended it (a full disk, a denied write, a
+            store refusing writes): this process stops before its next trial, the other
+            workers after theirs, and the error names the worker and what failed.
+    """
+    crew = _start_workers(sweep, parent_run_id, limits, extra)
+    try:
+        stopped = _work(sweep, study, parent_run_id, limits, progress, callbacks, crew.failure)
+    finally:
+        dead = crew.stop()
+    failure = crew.failure()
+    if failure is not None:
+        raise SweepError(f"{_STOPPED}{failure}")
+    return stopped, dead
 
 
 def _experiment_name(sweep: _Sweep) -> str:
@@ -964,11 +1089,64 @@ def _experiment_name(sweep: _Sweep) -> str:
     )
 
 
-def _start_workers(
-    sweep: _Sweep, parent_run_id: str, limits: _Limits, count: int
-) -> list[multiprocessing.process.BaseProcess]:
+@dataclass
+class _Crew:
+    """The extra ``--workers`` processes and a pipe to each: a worker sends the error that
+    ended it; this process sends :data:`_STOP`."""
+
+    procs: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
+    channels: list[Connection] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # worker number → its error
+
+    def failure(self) -> str | None:
+        """The error of the first worker that sent one (read without waiting), if any."""
+        for number, channel in enumerate(self.channels, 1):
+            self._receive(number, channel)
+        if not self.errors:
+            return None
+        number = min(self.errors)
+        return f"worker process {number}: {self.errors[number]}"
+
+    def stop(self) -> list[str]:
+        """Tell every worker to stop before its next trial and wait for them; how each one
+        that failed without sending its error ended."""
+        for channel in self.channels:
+            with contextlib.suppress(OSError):  # closed, or the worker is gone
+                channel.send(_STOP)
+        dead = []
+        for number, (proc, channel) in enumerate(zip(self.procs, self.channels, strict=True), 1):
+            proc.join()
+            self._receive(number, channel)
+            channel.close()
+            if proc.exitcode and number not in self.errors:
+                dead.append(_death(number, proc.exitcode))
+        return dead
+
+    def _receive(self, number: int, channel: Connection) -> None:
+        if channel.closed or number in self.errors:
+            return
+        try:
+            if channel.poll():
+                self.errors[number] = str(channel.recv())
+        except (EOFError, OSError):  # it exited without a word
+            channel.close()
+
+
+def _death(number: int, exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exit status {exitcode}"
+    return f"worker process {number} died ({how})"
+
+
+def _start_workers(sweep: _Sweep, parent_run_id: str, limits: _Limits, count: int) -> _Crew:
+    crew = _Crew()
     if count <= 0:
-        return []
+        return crew
     ctx = multiprocessing.get_context("spawn")
     args: dict[str, Any] = {
         "root": str(sweep.project.root),
@@ -987,21 +1165,13 @@ def _start_workers(
     }
     if limits.deadline is not None:
         args["timeout_left"] = limits.deadline - time.monotonic()
-    procs: list[multiprocessing.process.BaseProcess] = []
     for index in range(count):
+        mine, theirs = ctx.Pipe()
         proc = ctx.Process(
-            target=_worker_process, args=({**args, "worker": index + 1},), daemon=False
+            target=_worker_process, args=({**args, "worker": index + 1}, theirs), daemon=False
         )
         proc.start()
-        procs.append(proc)
-    return procs
-
-
-def _join(procs: Sequence[multiprocessing.process.BaseProcess]) -> list[int]:
-    """Wait for the worker processes; the exit codes of those that failed."""
-    dead = []
-    for proc in procs:
-        proc.join()
-        if proc.exitcode not in (0, None):
-            dead.append(int(proc.exitcode))
-    return dead
+        theirs.close()  # the worker holds its end: when it exits, this end reads EOF
+        crew.procs.append(proc)
+        crew.channels.append(mine)
+    return crew
