@@ -35,9 +35,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: every benchmark, one markdown table (figure, peer measured in the same run, ratio, target); also written to bench-results.md
+## bench: every benchmark, one markdown table (figure, peer measured in the same run, ratio, target); also written to bench-results.md and into docs/performance.md
 bench: $(STAMP)
-	$(BIN)/python bench/all.py --output bench-results.md
+	$(BIN)/python bench/all.py --output bench-results.md --doc docs/performance.md
 
 ## bench-quick: the same with --quick (smaller sizes, fewer repetitions; about two minutes)
 bench-quick: $(STAMP)

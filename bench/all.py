@@ -5,6 +5,7 @@ Run from the repository root with the project's virtualenv:
     .venv/bin/python bench/all.py                            # make bench
     .venv/bin/python bench/all.py --quick                    # make bench-quick (< 2 minutes)
     .venv/bin/python bench/all.py --output bench-results.md  # also write the table to a file
+    .venv/bin/python bench/all.py --doc docs/performance.md  # and put it in the doc (make bench)
 
 Each benchmark runs as its own subprocess with ``--json PATH``; its normal output is kept (shown
 with ``--verbose``, and the last lines of it when it fails) and its headline rows are collected
@@ -14,7 +15,12 @@ sizes in ``QUICK_ARGS`` that keep the whole run under two minutes on a 2-core ma
 skipped. The ratio is always mlinfra / peer: below 1 mlinfra is faster for times, above 1 it has
 the higher throughput for rates (``/s``).
 
-This is a benchmark, not a test: it exits 0 unless a benchmark fails (then 1, after the table).
+``--doc FILE`` replaces the part of FILE between the lines ``<!-- bench-table:begin -->`` and
+``<!-- bench-table:end -->`` with the report (headings one level down), so the documented table
+is always one whole run's, unedited; only a full run of every benchmark may do that.
+
+This is a benchmark, not a test: it exits 0 unless a benchmark fails (then 1, after the table,
+and the doc is left as it was).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ QUICK_SKIP: dict[str, str] = {
     "PostgreSQL databases, sweeps with 1, 2 and 4 workers); `make bench` runs it",
 }
 POSTGRES = ("127.0.0.1", 5432)
+DOC_BEGIN = "<!-- bench-table:begin -->"
+DOC_END = "<!-- bench-table:end -->"
 TIMEOUT_SECONDS = {True: 600, False: 3600}
 
 
@@ -157,16 +165,36 @@ def _versions() -> str:
     return ", ".join(found)
 
 
+def _splice(doc: Path, report: str) -> None:
+    """Put ``report`` between the bench-table markers of ``doc`` (atomically)."""
+    text = doc.read_text(encoding="utf-8")
+    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"error: {doc} has no '{DOC_BEGIN}' ... '{DOC_END}' section")
+    body = "\n".join(f"#{line}" if line.startswith("#") else line for line in report.splitlines())
+    new = f"{text[: begin + len(DOC_BEGIN)]}\n\n{body}\n\n{text[end:]}"
+    tmp = doc.with_name(f".{doc.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(doc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's quick mode")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--doc", type=Path, help="put the report between the bench-table markers of this file"
+    )
     parser.add_argument(
         "--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help="run only these benchmarks"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print each one's output")
     args = parser.parse_args(argv)
     names = args.only or list(BENCHMARKS)
+    if args.doc is not None and (args.quick or args.only):
+        parser.error("--doc takes a full run of every benchmark (no --quick, no --only)")
+    if args.doc is not None and DOC_BEGIN not in args.doc.read_text(encoding="utf-8"):
+        parser.error(f"{args.doc} has no '{DOC_BEGIN}' line")
 
     began = time.perf_counter()
     load_before = _load()
@@ -232,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report, end="")
     if args.output:
         args.output.write_text(report, encoding="utf-8")
+    if args.doc is not None and not failed:
+        _splice(args.doc, report)
+        progress(f"the table is in {args.doc}")
     return 1 if failed else 0
 
 
