@@ -16,7 +16,7 @@ skipped. The ratio is always mlinfra / peer: below 1 mlinfra is faster for times
 the higher throughput for rates (``/s``).
 
 ``--doc FILE`` replaces the part of FILE between the lines ``<!-- bench-table:begin -->`` and
-``<!-- bench-table:end -->`` with the report (headings one level down), so the documented table
+``<!-- bench-table:end -->`` with the report (headings two levels down), so the documented table
 is always one whole run's, unedited; only a full run of every benchmark may do that.
 
 This is a benchmark, not a test: it exits 0 unless a benchmark fails (then 1, after the table,
@@ -171,7 +171,7 @@ def _splice(doc: Path, report: str) -> None:
     begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
     if begin < 0 or end < begin:
         raise SystemExit(f"error: {doc} has no '{DOC_BEGIN}' ... '{DOC_END}' section")
-    body = "\n".join(f"#{line}" if line.startswith("#") else line for line in report.splitlines())
+    body = "\n".join(f"##{line}" if line.startswith("#") else line for line in report.splitlines())
     new = f"{text[: begin + len(DOC_BEGIN)]}\n\n{body}\n\n{text[end:]}"
     tmp = doc.with_name(f".{doc.name}.tmp")
     tmp.write_text(new, encoding="utf-8")
