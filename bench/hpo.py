@@ -318,14 +318,14 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("worker loop: `fail_stale_trials` (stale heartbeats)", "mlinfra.hpo.runner", "", 0),
-    Step("worker loop: `budget` (`study.get_trials`)", "mlinfra.hpo.runner", "budget", 0),
-    Step("worker loop: `_stop_reason` (failed trials, `get_trials`)", "mlinfra.hpo.runner", "", 0),
+    Step("worker loop: `fail_stale_trials` (stale heartbeats)", "mlinfra.hpo.workers", "", 0),
+    Step("worker loop: `budget` (`study.get_trials`)", "mlinfra.hpo.workers", "budget", 0),
+    Step("worker loop: `_stop_reason` (failed trials, `get_trials`)", "mlinfra.hpo.workers", "", 0),
     Step("`Study.optimize(n_trials=1)`", "optuna.study:Study", "optimize", 0),
-    Step("`_run_trial` (mlinfra's trial)", "mlinfra.hpo.runner", "", 1),
-    Step("`over_budget` (`study.get_trials`)", "mlinfra.hpo.runner", "", 2),
-    Step("`suggest_params` (Optuna suggest, storage writes)", "mlinfra.hpo.runner", "", 2),
-    Step("`build_output_path` (trial folder)", "mlinfra.hpo.runner", "", 2),
+    Step("`_run_trial` (mlinfra's trial)", "mlinfra.hpo.workers", "", 1),
+    Step("`over_budget` (`study.get_trials`)", "mlinfra.hpo.trial", "", 2),
+    Step("`suggest_params` (Optuna suggest, storage writes)", "mlinfra.hpo.trial", "", 2),
+    Step("`build_output_path` (trial folder)", "mlinfra.hpo.trial", "", 2),
     Step("`find_or_create_run` (child run)", "mlinfra.tracking.mlflow.trackers", "", 2),
     Step("registry `find_run`", "mlinfra.registry.sql:SqlRegistry", "find_run", 3),
     Step("MLflow `search_runs` by tag (a miss)", "mlflow:MlflowClient", "search_runs", 3),
@@ -367,7 +367,7 @@ STEPS: tuple[Step, ...] = (
 _NAMES = {
     "worker loop: `fail_stale_trials` (stale heartbeats)": "fail_stale_trials",
     "worker loop: `_stop_reason` (failed trials, `get_trials`)": "_stop_reason",
-    "`_run_trial` (mlinfra's trial)": "_run_trial",
+    "`_run_trial` (mlinfra's trial)": "run_trial",
     "`over_budget` (`study.get_trials`)": "over_budget",
     "`suggest_params` (Optuna suggest, storage writes)": "suggest_params",
     "`build_output_path` (trial folder)": "build_output_path",
@@ -405,7 +405,7 @@ def _instrumented(spent: dict[str, float]) -> Iterator[None]:
             own = not isinstance(owner, type) or name in owner.__dict__
             originals.append((owner, name, original, own))
             gate = 1 if step.depth >= 2 else 0
-            entry = 1 if name == "_run_trial" else 0
+            entry = 1 if name == "run_trial" else 0
 
             def timed(
                 *args: Any,

@@ -108,7 +108,7 @@ def hang(**info):
     time.sleep(300)
 
 
-from mlinfra.hpo import runner
+from mlinfra.hpo import runner, workers
 
 if point == "study-created":  # the study exists, no trial yet (nor the study's attributes)
     open_study = runner.open_study
@@ -120,7 +120,7 @@ if point == "study-created":  # the study exists, no trial yet (nor the study's 
 
     runner.open_study = opened
 elif point == "run-closed":  # trial 1: MLflow run ended, metadata written; Optuna not told yet
-    run_trial = runner._run_trial
+    run_trial = workers.run_trial  # looked up there by the worker loop
 
     def closed(sweep, study, trial, *a):
         value = run_trial(sweep, study, trial, *a)
@@ -128,9 +128,9 @@ elif point == "run-closed":  # trial 1: MLflow run ended, metadata written; Optu
             hang(trial=trial.number, params=trial.params)
         return value
 
-    runner._run_trial = closed
+    workers.run_trial = closed
 elif point == "trial-told":  # trial 1 is COMPLETE in the study; the sweep's callbacks not run
-    backup_callbacks = runner._backup_callbacks
+    backup_callbacks = runner.backup_callbacks  # looked up there by the sweep
 
     def callbacks(sweep):
         def told(study, trial):
@@ -139,7 +139,7 @@ elif point == "trial-told":  # trial 1 is COMPLETE in the study; the sweep's cal
 
         return [told, *backup_callbacks(sweep)]
 
-    runner._backup_callbacks = callbacks
+    runner.backup_callbacks = callbacks
 elif point == "final-backup":  # the end-of-sweep backup: study snapshot taken, nothing copied
     from mlinfra.storage import base
 
@@ -404,8 +404,9 @@ def _inject(
     """Inject the fault (undone with ``mp``); returns what tells the paths it was raised for,
     and what clears the database fault."""
     from mlinfra.hpo import runner
+    from mlinfra.hpo import trial as hpo_trial
 
-    real_callbacks = runner._backup_callbacks
+    real_callbacks = runner.backup_callbacks  # looked up there by the sweep
 
     def after_trial_1(action: Callable[[], None]) -> None:
         def callbacks(sweep: Any) -> list[Any]:
@@ -415,7 +416,7 @@ def _inject(
 
             return [arm, *real_callbacks(sweep)]
 
-        mp.setattr(runner, "_backup_callbacks", callbacks)
+        mp.setattr(runner, "backup_callbacks", callbacks)
 
     if site == "study-db":
         db = study_db_fault(fault_name)
@@ -429,14 +430,14 @@ def _inject(
         if fault_name == "disk-full":  # trial 2 finds no page for its params: it fails
             after_trial_1(activate)
         else:  # trial 2's objective runs, then Optuna cannot record it: it is left RUNNING
-            real_call = runner._call
+            real_call = hpo_trial._call  # the objective's call, looked up there
 
             def call(sweep: Any, ctx: Any) -> Any:
                 if ctx.trial_number == 2:
                     activate()
                 return real_call(sweep, ctx)
 
-            mp.setattr(runner, "_call", call)
+            mp.setattr(hpo_trial, "_call", call)
         return (lambda: ["study.db"] if db.on else []), clear
     if site == "sweep-metadata-open":
         fault: Fault = OpenFault(os.open, code, 1, sweep_metadata)
@@ -559,16 +560,18 @@ def _metadata(project: SweepProject, where: StudyLocation, trial: Any) -> dict[s
 def test_clock_stepping_back_between_and_inside_trials_keeps_the_sweep_exact(
     project: SweepProject, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlinfra.hpo import runner
+    from mlinfra.hpo import trial as hpo_trial
 
-    real_call = runner._call
+    real_call = hpo_trial._call  # the objective's call, looked up there
+    inside: list[int] = []
 
     def call(sweep: Any, ctx: Any) -> Any:
         if ctx.trial_number == 2:
             clock.step_back(1)  # inside a trial: its run started an hour "later" than it ends
+            inside.append(ctx.trial_number)
         return real_call(sweep, ctx)
 
-    monkeypatch.setattr(runner, "_call", call)
+    monkeypatch.setattr(hpo_trial, "_call", call)
 
     def step_back(state: Any, _study: Any) -> None:
         if 0 < state.finished < MAX_TRIALS:
@@ -576,7 +579,8 @@ def test_clock_stepping_back_between_and_inside_trials_keeps_the_sweep_exact(
 
     refit = "hpo.refit.enabled=true"
     first = project.sweep(refit, on_progress=step_back)
-    assert clock.offset.total_seconds() <= -3 * 3600
+    assert inside == [2], "the clock never stepped back inside a trial"
+    assert clock.offset.total_seconds() <= -4 * 3600  # three between trials, one inside
     assert (first.finished, first.completed, first.new_trials) == (MAX_TRIALS, MAX_TRIALS, 4)
     assert first.refit_run_name
     checked = check_sweep(project, refit)  # stamps of one file never go backwards

@@ -353,12 +353,13 @@ def _arm(moment: str, db: SqliteFault, mp: pytest.MonkeyPatch) -> None:
     """Turn the fault on: after trial 1 (``run-start``: trial 2 cannot create its run) or
     inside trial 2's objective (``run-end``: its run cannot be ended)."""
     from mlinfra.hpo import runner
+    from mlinfra.hpo import trial as hpo_trial
 
     def on() -> None:
         db.on = True
 
     if moment == "run-start":
-        real_callbacks = runner._backup_callbacks
+        real_callbacks = runner.backup_callbacks  # looked up there by the sweep
 
         def callbacks(sweep: Any) -> list[Any]:
             def arm(_study: Any, trial: Any) -> None:
@@ -367,16 +368,16 @@ def _arm(moment: str, db: SqliteFault, mp: pytest.MonkeyPatch) -> None:
 
             return [arm, *real_callbacks(sweep)]
 
-        mp.setattr(runner, "_backup_callbacks", callbacks)
+        mp.setattr(runner, "backup_callbacks", callbacks)
     else:
-        real_call = runner._call
+        real_call = hpo_trial._call  # the objective's call, looked up there
 
         def call(sweep: Any, ctx: Any) -> Any:
             if ctx.trial_number == 2:
                 on()
             return real_call(sweep, ctx)
 
-        mp.setattr(runner, "_call", call)
+        mp.setattr(hpo_trial, "_call", call)
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
