@@ -503,3 +503,38 @@ def check_sweep(project: Sweeps, *extra: str) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
         assert meta["created_at"] <= meta["last_updated"]
     return {"where": where, "study": study, "trials": trials, "runs": runs, "parent": parent_id}
+
+
+# ---- moments inside a sweep ------------------------------------------------------------------
+
+
+def after_trial(mp: pytest.MonkeyPatch, number: int, action: Callable[[], None]) -> None:
+    """Call ``action`` once trial ``number`` has finished (an Optuna callback placed before the
+    sweep's backup callbacks, through ``runner.backup_callbacks``, where the sweep looks it up)."""
+    from mlinfra.hpo import runner
+
+    real = runner.backup_callbacks
+
+    def callbacks(sweep: Any) -> list[Any]:
+        def arm(_study: Any, trial: Any) -> None:
+            if trial.number == number:
+                action()
+
+        return [arm, *real(sweep)]
+
+    mp.setattr(runner, "backup_callbacks", callbacks)
+
+
+def inside_trial(mp: pytest.MonkeyPatch, number: int, action: Callable[[], None]) -> None:
+    """Call ``action`` just before trial ``number``'s objective runs (through
+    ``mlinfra.hpo.trial._call``, where every call of the objective is looked up)."""
+    from mlinfra.hpo import trial as hpo_trial
+
+    real = hpo_trial._call
+
+    def call(sweep: Any, ctx: Any) -> Any:
+        if ctx.trial_number == number:
+            action()
+        return real(sweep, ctx)
+
+    mp.setattr(hpo_trial, "_call", call)

@@ -52,9 +52,11 @@ from fault_helpers import (
     ReplaceFault,
     SqliteFault,
     Sweeps,
+    after_trial,
     all_json_parses,
     check_sweep,
     copy_example,
+    inside_trial,
     integrity,
     sweep_metadata,
     trial_metadata,
@@ -403,20 +405,6 @@ def _inject(
 ) -> tuple[Callable[[], list[str]], Callable[[], None]]:
     """Inject the fault (undone with ``mp``); returns what tells the paths it was raised for,
     and what clears the database fault."""
-    from mlinfra.hpo import runner
-    from mlinfra.hpo import trial as hpo_trial
-
-    real_callbacks = runner.backup_callbacks  # looked up there by the sweep
-
-    def after_trial_1(action: Callable[[], None]) -> None:
-        def callbacks(sweep: Any) -> list[Any]:
-            def arm(_study: Any, trial: Any) -> None:
-                if trial.number == 1:
-                    action()
-
-            return [arm, *real_callbacks(sweep)]
-
-        mp.setattr(runner, "backup_callbacks", callbacks)
 
     if site == "study-db":
         db = study_db_fault(fault_name)
@@ -428,16 +416,9 @@ def _inject(
             db.on = False
 
         if fault_name == "disk-full":  # trial 2 finds no page for its params: it fails
-            after_trial_1(activate)
+            after_trial(mp, 1, activate)
         else:  # trial 2's objective runs, then Optuna cannot record it: it is left RUNNING
-            real_call = hpo_trial._call  # the objective's call, looked up there
-
-            def call(sweep: Any, ctx: Any) -> Any:
-                if ctx.trial_number == 2:
-                    activate()
-                return real_call(sweep, ctx)
-
-            mp.setattr(hpo_trial, "_call", call)
+            inside_trial(mp, 2, activate)
         return (lambda: ["study.db"] if db.on else []), clear
     if site == "sweep-metadata-open":
         fault: Fault = OpenFault(os.open, code, 1, sweep_metadata)
@@ -456,7 +437,7 @@ def _inject(
         def arm() -> None:  # the next fsync in the backup folder fails, and every one after
             fault.start = fault.calls + 1
 
-        after_trial_1(arm)
+        after_trial(mp, 1, arm)
     return (lambda: fault.paths), lambda: None
 
 
@@ -560,18 +541,13 @@ def _metadata(project: SweepProject, where: StudyLocation, trial: Any) -> dict[s
 def test_clock_stepping_back_between_and_inside_trials_keeps_the_sweep_exact(
     project: SweepProject, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlinfra.hpo import trial as hpo_trial
-
-    real_call = hpo_trial._call  # the objective's call, looked up there
     inside: list[int] = []
 
-    def call(sweep: Any, ctx: Any) -> Any:
-        if ctx.trial_number == 2:
-            clock.step_back(1)  # inside a trial: its run started an hour "later" than it ends
-            inside.append(ctx.trial_number)
-        return real_call(sweep, ctx)
+    def step_back_inside() -> None:
+        clock.step_back(1)  # inside a trial: its run started an hour "later" than it ends
+        inside.append(2)
 
-    monkeypatch.setattr(hpo_trial, "_call", call)
+    inside_trial(monkeypatch, 2, step_back_inside)
 
     def step_back(state: Any, _study: Any) -> None:
         if 0 < state.finished < MAX_TRIALS:

@@ -50,9 +50,11 @@ from fault_helpers import (
     TRACKING_ENV,
     SqliteFault,
     Sweeps,
+    after_trial,
     all_json_parses,
     check_sweep,
     copy_example,
+    inside_trial,
     integrity,
     small_pages,
     tracking_free_environ,
@@ -352,32 +354,14 @@ def _wait_for_worker_trial(
 def _arm(moment: str, db: SqliteFault, mp: pytest.MonkeyPatch) -> None:
     """Turn the fault on: after trial 1 (``run-start``: trial 2 cannot create its run) or
     inside trial 2's objective (``run-end``: its run cannot be ended)."""
-    from mlinfra.hpo import runner
-    from mlinfra.hpo import trial as hpo_trial
 
     def on() -> None:
         db.on = True
 
     if moment == "run-start":
-        real_callbacks = runner.backup_callbacks  # looked up there by the sweep
-
-        def callbacks(sweep: Any) -> list[Any]:
-            def arm(_study: Any, trial: Any) -> None:
-                if trial.number == 1:
-                    on()
-
-            return [arm, *real_callbacks(sweep)]
-
-        mp.setattr(runner, "backup_callbacks", callbacks)
+        after_trial(mp, 1, on)
     else:
-        real_call = hpo_trial._call  # the objective's call, looked up there
-
-        def call(sweep: Any, ctx: Any) -> Any:
-            if ctx.trial_number == 2:
-                on()
-            return real_call(sweep, ctx)
-
-        mp.setattr(hpo_trial, "_call", call)
+        inside_trial(mp, 2, on)
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
