@@ -21,6 +21,7 @@ from mlinfra.hpo.study import MAX_RETRIES, quiet_experimental
 
 __all__ = [
     "STOPPED",
+    "OverBudget",
     "Stores",
     "SweepError",
     "fault_text",
@@ -128,14 +129,39 @@ def is_fault(exc: BaseException) -> bool:
     )
 
 
+class OverBudget(Exception):
+    """A trial started after the budget was spent by other workers: it is marked and never
+    counted, and it is not a failure to report."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"trial {number} started after the budget was spent")
+        self.number = number
+
+
 class _NoTracebackForStops(logging.Filter):
-    """Optuna logs a trial that raised with its traceback; a sweep stopped by a fault of its own
-    bookkeeping is one clear error (:class:`SweepError`), so its traceback is left out."""
+    """Optuna logs a trial that raised with its traceback. A sweep stopped by a fault of its own
+    bookkeeping is one clear error (:class:`SweepError`), so its traceback is left out; a trial
+    that started after the budget was spent (:class:`OverBudget`, a race between workers at
+    the end of a sweep) is no failure, so both of Optuna's warnings about it are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._over_budget: set[str] = set()  # "Trial N failed with value": still to drop
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], SweepError):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OverBudget):
+            self._over_budget.add(f"Trial {error.number} failed with value")
+            return False
+        if isinstance(error, SweepError):
             record.exc_info = None
             record.exc_text = None
+        elif self._over_budget:
+            message = record.getMessage()
+            for prefix in self._over_budget:
+                if message.startswith(prefix):
+                    self._over_budget.discard(prefix)
+                    return False
         return True
 
 

@@ -20,6 +20,7 @@ from mlinfra.core.imports import require
 from mlinfra.hpo.context import FoldInfo, TrialContext
 from mlinfra.hpo.faults import (
     STOPPED,
+    OverBudget,
     Stores,
     SweepError,
     fault_text,
@@ -41,10 +42,6 @@ class ObjectiveFailed(Exception):
 
 class _ObjectiveRaised(ObjectiveFailed):
     """The objective raised (its exception is the ``__cause__``)."""
-
-
-class OverBudget(Exception):
-    """A trial started after the budget was spent by other workers."""
 
 
 def _number(value: Any, what: str) -> float:
@@ -135,7 +132,7 @@ def _trial(
     # when the budget could be spent
     if bound(trial.number) >= max_trials and over_budget(study, trial.number, max_trials):
         trial.set_user_attr(BUDGET_ATTR, True)
-        raise OverBudget(f"trial {trial.number} started after the budget was spent")
+        raise OverBudget(trial.number)
     params = suggest_params(trial, hpo.search_space)
     trial_ctx = sweep.where.context.with_(
         stage="hpo_trial",
