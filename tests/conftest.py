@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fault_helpers import Children
 from hypothesis import HealthCheck, settings
 
 from mlinfra.registry import SqlRegistry
@@ -276,3 +277,13 @@ def mlflow_server(
         proc, server = _start_server(store, folder, backend)
         stack.callback(_stop_group, proc)  # runs before the database is dropped
         yield server
+
+
+@pytest.fixture
+def children(tmp_path: Path) -> Iterator[Children]:
+    """Child processes of one test (``fault_helpers.Children``), killed at its end."""
+    group = Children(tmp_path)
+    try:
+        yield group
+    finally:
+        group.kill_all()

@@ -208,3 +208,30 @@ def test_require_does_not_mask_a_broken_dependency_of_the_module(
         assert info.value.name == "mlinfra_inner_missing_dep_xyz"
     finally:
         sys.modules.pop("mlinfra_probe_pkg_xyz", None)
+
+
+# --------------------------------------------------------------------------- add_note
+
+
+def test_add_note_keeps_every_note_and_the_cli_prints_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlinfra.cli.common import fail
+    from mlinfra.errors import add_note
+
+    err = MlinfraError("the sweep stopped: trial 3: /x/metadata.json: No space left on device")
+    add_note(err, "trial 3 was not queued again: OSError: disk full")
+    add_note(err, "(marking run abc FAILED also failed: timeout)")
+    assert err.__notes__ == [
+        "trial 3 was not queued again: OSError: disk full",
+        "(marking run abc FAILED also failed: timeout)",
+    ]
+    with pytest.raises(SystemExit) as stop:
+        fail(err)
+    assert stop.value.code == 1
+    shown = capsys.readouterr().err.splitlines()
+    assert shown == [
+        f"error: {err}",
+        "  trial 3 was not queued again: OSError: disk full",
+        "  (marking run abc FAILED also failed: timeout)",
+    ]

@@ -37,7 +37,21 @@ __all__ = [
     "RegistryTimeoutError",
     "TrackingError",
     "UnsafeStorageError",
+    "add_note",
 ]
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (shown with its traceback, and by the CLI under its message);
+    on Python 3.10, which has no exception notes, it is kept in ``__notes__`` all the same."""
+    if hasattr(exc, "add_note"):  # Python 3.11+
+        exc.add_note(note)
+    else:
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(note)
 
 
 class MlinfraError(Exception):

@@ -6,17 +6,15 @@ still running when a test ends is killed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fault_helpers import Children, sigkill, wait_for
 
 from mlinfra.core.timeutil import utc_now
 from mlinfra.registry import RunIndexEntry, SqlRegistry
@@ -104,60 +102,6 @@ time.sleep(300)
 """
 
 
-class Children:
-    """Child processes of one test; whatever still runs at the end is killed."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.procs: list[subprocess.Popen[str]] = []
-
-    def start(self, script: str, *args: object) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=self.folder,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def finish(self, proc: subprocess.Popen[str], timeout: float) -> str:
-        """Wait for a child to exit successfully; return its standard output."""
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate(timeout=10)
-            pytest.fail(f"child {proc.pid} did not finish within {timeout} s:\n{err[-3000:]}")
-        assert proc.returncode == 0, f"child {proc.pid} failed ({proc.returncode}):\n{err[-3000:]}"
-        return out
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.kill_all()
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
 def _start_reservers(
     children: Children, tmp_path: Path, url: str, processes: int, each: int, go: Path
 ) -> list[subprocess.Popen[str]]:
@@ -165,18 +109,12 @@ def _start_reservers(
     for n in range(processes):
         ready = tmp_path / f"ready-{n}"
         procs.append(children.start(RESERVER, url, KEY, each, f"p{n}", ready, go, 30))
-    _wait_for(
+    wait_for(
         lambda: all((tmp_path / f"ready-{n}").exists() for n in range(processes)),
-        90,
         f"{processes} reserver processes to start",
+        timeout=90,
     )
     return procs
-
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
 
 
 # ---- (a) contention ---------------------------------------------------------------------------
@@ -226,10 +164,10 @@ def test_a_killed_holder_s_reservation_expires_and_its_number_is_never_reused(
     lease = 3.0
     ready = tmp_path / "held"
     holder = children.start(HOLDER, registry_url, KEY, "doomed", lease, ready)
-    _wait_for(lambda: ready.exists() or holder.poll() is not None, 60, "the holder's reservation")
+    wait_for(ready.exists, "the holder's reservation", holder, timeout=60)
     assert holder.poll() is None, holder.communicate(timeout=10)[1][-3000:]
     doomed = int(ready.read_text())
-    _kill(holder)
+    sigkill(holder)
 
     # the dead process left no lock and its reservation is still leased
     (alloc,) = [a for a in registry.allocations(KEY) if a.version == doomed]
@@ -281,7 +219,7 @@ def test_a_process_killed_inside_a_write_leaves_no_lock_and_no_half_write(
         writer = children.start(SQLITE_WRITER, registry.path, KEY, ready)
     else:
         writer = children.start(PG_WRITER, registry_url, KEY, ready)
-    _wait_for(lambda: ready.exists() or writer.poll() is not None, 60, "the writer's transaction")
+    wait_for(ready.exists, "the writer's transaction", writer, timeout=60)
     assert writer.poll() is None, writer.communicate(timeout=10)[1][-3000:]
     _assert_write_lock_is_held(registry, registry_url)
 
@@ -292,7 +230,7 @@ def test_a_process_killed_inside_a_write_leaves_no_lock_and_no_half_write(
     time.sleep(0.3)
     assert all(p.poll() is None for p in procs), "a reserver got through a held write lock"
 
-    _kill(writer)
+    sigkill(writer)
     killed_at = time.monotonic()
     others = [v for p in procs for v in json.loads(children.finish(p, timeout=busy_timeout))]
     assert time.monotonic() - killed_at < busy_timeout

@@ -1,5 +1,5 @@
-"""Fixtures of the fault matrix: a clock that can step back, child processes to SIGKILL, and an
-empty MLflow database for sweeps."""
+"""Fixtures of the fault matrix: a clock that can step back, SQLite faults, and an empty MLflow
+database for sweeps (``children``, processes to SIGKILL, is in the top-level conftest)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fault_helpers import Children, Clock, SqliteFault, listen_sqlite
+from fault_helpers import Clock, SqliteFault, listen_sqlite
 
 if sys.platform == "win32":  # pragma: no cover - SIGKILL and fork-free children are POSIX
     collect_ignore_glob = ["test_fault_*.py"]
@@ -22,15 +22,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(timeutil, "_dt", fake.module)
     return fake
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.kill_all()
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,17 @@ class Children:
         self.procs.append(proc)
         return proc
 
+    def finish(self, proc: subprocess.Popen[str], timeout: float) -> str:
+        """Wait for a child to exit successfully; return its standard output."""
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            pytest.fail(f"child {proc.pid} did not finish within {timeout} s:\n{err[-3000:]}")
+        assert proc.returncode == 0, f"child {proc.pid} failed ({proc.returncode}):\n{err[-3000:]}"
+        return out
+
     def kill_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:

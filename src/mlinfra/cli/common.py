@@ -43,13 +43,16 @@ def project_options(func: F) -> F:
 
 
 def fail(exc: MlinfraError) -> None:
-    """Print ``exc`` (every problem of a group) on standard error and exit with status 1."""
+    """Print ``exc`` (every problem of a group, and its notes) on standard error and exit with
+    status 1."""
     if isinstance(exc, ConfigErrorGroup):
         click.secho(f"error: {len(exc.errors)} configuration problem(s):", fg="red", err=True)
         for item in exc.errors:
             click.echo(f"  {item}", err=True)
     else:
         click.secho(f"error: {exc}", fg="red", err=True)
+    for note in getattr(exc, "__notes__", ()):  # what else failed meanwhile (add_note)
+        click.echo(f"  {note}", err=True)
     raise SystemExit(1)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlinfra.config import HpoSpec
 from mlinfra.core.imports import require
+from mlinfra.errors import add_note
 from mlinfra.hpo.context import FoldInfo, TrialContext
 from mlinfra.hpo.faults import (
     STOPPED,
@@ -75,11 +76,6 @@ def _objective(sweep: Sweep, ctx: TrialContext) -> Any:
         raise _ObjectiveRaised(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):  # Python 3.11+
-        exc.add_note(note)
-
-
 def run_trial(
     sweep: Sweep, study: Any, trial: Any, parent_run_id: str, bound: Callable[[int], int]
 ) -> float:
@@ -116,7 +112,7 @@ def run_trial(
         text = fault_text(exc, Stores(sweep.where.storage_url, sweep.target.tracking_uri))
         error = SweepError(f"{STOPPED}trial {trial.number}: {text}")
         if note is not None:
-            _add_note(error, note)
+            add_note(error, note)
         raise error from exc
 
 

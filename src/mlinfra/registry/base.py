@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from mlinfra.errors import add_note
+
 __all__ = [
     "DEFAULT_LEASE",
     "OUTPUT_FILTERS",
@@ -271,8 +273,7 @@ class RunRegistry(abc.ABC):
                         f"(releasing version {reservation.version} of {counter_key!r} also failed: "
                         f"{release_error}; it expires with its lease)"
                     )
-                    if hasattr(exc, "add_note"):  # Python 3.11+
-                        exc.add_note(note)
+                    add_note(exc, note)
             raise
 
     def __enter__(self: _R) -> _R:

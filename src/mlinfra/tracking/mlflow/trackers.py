@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from mlinfra.config import NamingConfig, Project
 from mlinfra.core.imports import require
 from mlinfra.core.redact import redact, redact_mapping
-from mlinfra.errors import TrackingError
+from mlinfra.errors import TrackingError, add_note
 from mlinfra.fingerprints import Fingerprints
 from mlinfra.naming import NamingContext
 from mlinfra.naming.tags import TagsRegistry, sanitize_tag_value
@@ -302,11 +302,6 @@ def _end_metadata(
     )
 
 
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):  # Python 3.11+
-        exc.add_note(note)
-
-
 @contextmanager
 def track_run(
     target: TrackingTarget,
@@ -389,7 +384,7 @@ def track_run(
             if folder is not None:
                 _end_metadata(target, context, folder, status)
         except Exception as end_error:  # the caller's exception matters more
-            _add_note(exc, f"(marking run {handle.run_id} {status} also failed: {end_error})")
+            add_note(exc, f"(marking run {handle.run_id} {status} also failed: {end_error})")
         raise
     tracker.flush()
     client.set_terminated(handle.run_id, status="FINISHED")
