@@ -78,7 +78,7 @@ def _url(name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
-def _optuna_worker(url: str, n_trials: int, queue: multiprocessing.Queue[float]) -> None:
+def _optuna_worker(url: str, n_trials: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -93,7 +93,6 @@ def _optuna_worker(url: str, n_trials: int, queue: multiprocessing.Queue[float])
 
     study.optimize(objective, n_trials=n_trials)
     storage.engine.dispose()
-    queue.put(0.0)
 
 
 def _sweep_seconds(url: str, expected: int) -> float:
@@ -114,10 +113,8 @@ def _sweep_seconds(url: str, expected: int) -> float:
 
 def _optuna_run(url: str, workers: int, n_trials: int) -> None:
     ctx = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[float] = ctx.Queue()
     procs = [
-        ctx.Process(target=_optuna_worker, args=(url, n_trials // workers, queue))
-        for _ in range(workers)
+        ctx.Process(target=_optuna_worker, args=(url, n_trials // workers)) for _ in range(workers)
     ]
     for proc in procs:
         proc.start()
